@@ -1,0 +1,67 @@
+"""create_app(settings): the Connexion app, its API, error handlers and storage."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import connexion
+import yaml
+from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
+from connexion.middleware import MiddlewarePosition
+from pymongo.errors import ConnectionFailure, PyMongoError
+from starlette.exceptions import HTTPException
+
+from tmf_server import errors
+from tmf_server.api.context import EXTENSION_KEY, Services
+from tmf_server.limits import BodySizeLimit
+from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.problems.rules import ServiceProblemRules
+from tmf_server.problems.service import ServiceProblemService
+from tmf_server.query.catalog import AttributeCatalog
+from tmf_server.settings import Settings
+from tmf_server.store.database import connect, ensure_indexes
+
+log = logging.getLogger(__name__)
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "tmf656-v4.yaml"
+
+
+def load_spec(path: Path = SPEC_PATH) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def create_app(settings: Settings) -> connexion.FlaskApp:
+    if not settings.mongodb_uri:
+        raise ValueError("create_app needs settings.mongodb_uri; `tmf-server serve` starts the embedded engine")
+    spec = load_spec()
+    client = connect(settings.mongodb_uri, settings)
+    db = client[settings.database]
+    try:
+        ensure_indexes(db)
+    except PyMongoError as exc:  # the server still starts; requests answer 503 until the database is back
+        log.warning("indexes not ensured, database unreachable: %s", exc)
+
+    catalog = AttributeCatalog(spec, "ServiceProblem")
+    problems = ServiceProblemService(ServiceProblemRepository(db), ServiceProblemRules(spec, catalog), settings)
+
+    app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent),
+                             jsonifier=Jsonifier(json, separators=(",", ":")))
+    app.add_api(spec, validate_responses=settings.validate_responses, strict_validation=False)
+    app.app.extensions[EXTENSION_KEY] = Services(settings=settings, problems=problems, problem_catalog=catalog)
+    app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
+
+    app.add_error_handler(errors.ApiError, errors.handle_api_error)
+    app.add_error_handler(ProblemException, errors.handle_http_exception)
+    app.add_error_handler(HTTPException, errors.handle_http_exception)
+    app.add_error_handler(ConnectionFailure, errors.make_unavailable_handler(settings.retry_after_seconds))
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    return app
+
+
+def app_from_env() -> connexion.FlaskApp:
+    """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
+    logging.basicConfig(level=logging.INFO)
+    return create_app(Settings.from_env())

@@ -1,0 +1,56 @@
+"""tmf-server: command line (serve)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+import uvicorn
+
+from tmf_server.settings import BASE_PATH, Settings
+from tmf_server.store.embedded import EmbeddedEngine
+
+
+def serve(settings: Settings) -> int:
+    engine = None
+    env = dict(os.environ)
+    if not settings.mongodb_uri:
+        engine = EmbeddedEngine(settings.data_dir).start()
+        env["MONGODB_URI"] = engine.uri
+        print(f"Embedded MongoDB-wire engine on {engine.uri} (data in {settings.data_dir}/)", flush=True)
+    env.update({"TMF_HOST": settings.host, "TMF_PORT": str(settings.port)})
+    os.environ.update(env)  # uvicorn workers build the app from the environment
+    base = f"http://{settings.host}:{settings.port}{BASE_PATH}"
+    print(f"TMF656 API:  {base}/serviceProblem\nSwagger UI:  {base}/ui/", flush=True)
+    # uvicorn re-raises SIGTERM/SIGINT after its shutdown; exiting through SystemExit lets `finally` stop the engine.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run("tmf_server.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, log_level="info", access_log=False)
+    finally:
+        if engine is not None:
+            engine.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tmf-server", description="TMF656 Service Problem Management server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="serve the API (starts the embedded engine without MONGODB_URI)")
+    serve_cmd.add_argument("--host", help="listen address (default 127.0.0.1, env TMF_HOST)")
+    serve_cmd.add_argument("--port", type=int, help="listen port (default 8080, env TMF_PORT)")
+    serve_cmd.add_argument("--workers", type=int, help="worker processes (default 1, env TMF_WORKERS)")
+    serve_cmd.add_argument("--data-dir", help="embedded engine data directory (default ./var, env TMF_DATA_DIR)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v}
+    if args.data_dir:
+        from pathlib import Path
+        overrides["data_dir"] = Path(args.data_dir)
+    return serve(Settings.from_env(**overrides))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

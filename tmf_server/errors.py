@@ -1,0 +1,117 @@
+"""Domain errors and the one mapping of every failure to a TMF630 Error body."""
+from __future__ import annotations
+
+import json
+import logging
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionResponse
+from pymongo.errors import ConnectionFailure
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+REASONS = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 422: "Unprocessable Entity", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ApiError(Exception):
+    """A failure the client can act on; carries the HTTP status and the TMF Error fields."""
+
+    status = 500
+    code = "internalError"
+
+    def __init__(self, message: str, *, code: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "invalidRequest"
+
+
+class NotFound(ApiError):
+    status, code = 404, "notFound"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PreconditionFailed(ApiError):
+    status, code = 412, "preconditionFailed"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payloadTooLarge"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "serviceUnavailable"
+
+
+def error_body(status: int, code: str, message: str) -> dict:
+    return {
+        "code": code,
+        "reason": REASONS.get(status, "Error"),
+        "message": message,
+        "status": str(status),
+        "@type": "Error",
+    }
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> ConnexionResponse:
+    return ConnexionResponse(
+        status_code=status,
+        mimetype="application/json",
+        content_type="application/json",
+        body=json.dumps(error_body(status, code, message), separators=(",", ":")),
+        headers=headers or {},
+    )
+
+
+# Connexion's problem titles name the framework's failure; these codes name it for TMF clients.
+_PROBLEM_CODES = {400: "invalidRequest", 404: "notFound", 405: "methodNotAllowed", 413: "payloadTooLarge",
+                  415: "unsupportedMediaType", 500: "internalError"}
+
+
+def handle_api_error(_request, exc: ApiError) -> ConnexionResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def handle_http_exception(_request, exc: HTTPException) -> ConnexionResponse:
+    status = exc.status_code
+    if isinstance(exc, ProblemException):
+        message = exc.detail or exc.title or REASONS.get(status, "Error")
+    else:
+        message = exc.detail if exc.detail and exc.detail != REASONS.get(status) else _default_message(status)
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "content-type"}
+    return error_response(status, _PROBLEM_CODES.get(status, f"http{status}"), str(message), headers)
+
+
+def _default_message(status: int) -> str:
+    return {
+        404: "No resource or operation at this URL.",
+        405: "This method is not allowed on this resource.",
+    }.get(status, REASONS.get(status, "Error"))
+
+
+def make_unavailable_handler(retry_after: int):
+    def handle_database_unavailable(_request, exc: ConnectionFailure) -> ConnexionResponse:
+        log.warning("database unreachable: %s", exc)
+        return error_response(503, "serviceUnavailable",
+                              "The database cannot be reached; retry later.",
+                              {"Retry-After": str(retry_after)})
+    return handle_database_unavailable
+
+
+def handle_unexpected(_request, exc: Exception) -> ConnexionResponse:
+    log.error("unhandled error", exc_info=exc)
+    return error_response(500, "internalError", "The server failed to handle the request.")

@@ -1,0 +1,1 @@
+"""ServiceProblem: lifecycle, use cases and storage."""

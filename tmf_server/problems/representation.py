@@ -1,0 +1,42 @@
+"""Stored document <-> API representation (marshmallow): `_id` is the TMF id; internal fields never leave."""
+from __future__ import annotations
+
+from marshmallow import INCLUDE, Schema, fields, post_load, pre_load
+
+INTERNAL_PREFIX = "_"
+
+
+class StoredServiceProblem(Schema):
+    """Loads a stored document into the API representation."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(data_key="_id", required=True)
+
+    @pre_load
+    def drop_internal_fields(self, document: dict, **_kwargs) -> dict:
+        return {k: v for k, v in document.items() if k == "_id" or not k.startswith(INTERNAL_PREFIX)}
+
+
+    @post_load
+    def order_attributes(self, representation: dict, **_kwargs) -> dict:
+        """id and href first, then the rest in a stable order, whatever order storage kept."""
+        head = {k: representation[k] for k in ("id", "href") if k in representation}
+        return {**head, **{k: representation[k] for k in sorted(representation) if k not in head}}
+
+
+_to_api = StoredServiceProblem()
+
+
+def to_api(document: dict) -> dict:
+    return _to_api.load(document)
+
+
+def to_document(representation: dict, version: int) -> dict:
+    document = {"_id": representation["id"]}
+    document.update((k, v) for k, v in representation.items() if k != "id")
+    document["_version"] = version
+    return document
+
+

@@ -1,0 +1,97 @@
+"""Rules on a ServiceProblem representation that the OpenAPI document cannot express."""
+from __future__ import annotations
+
+import jsonschema
+
+from tmf_server.errors import BadRequest
+from tmf_server.query.catalog import AttributeCatalog
+from tmf_server.query.filters import canonical_datetime, parse_datetime
+
+SERVER_OWNED_DATES = frozenset({"creationDate", "lastUpdate", "statusChangeDate", "resolutionDate"})
+IDENTITY = frozenset({"id", "href"})
+# ServiceProblem_Update leaves these out: they are set once, at creation.
+NOT_PATCHABLE = IDENTITY | {"firstAlert", "originatingSystem", "trackingRecord"} | SERVER_OWNED_DATES
+
+
+def _describe(names) -> str:
+    return ", ".join(sorted(names))
+
+
+class ServiceProblemRules:
+    """Validates whole representations against the served schema and the server's own rules."""
+
+    def __init__(self, spec: dict, catalog: AttributeCatalog):
+        self.catalog = catalog
+        self.required = tuple(spec["components"]["schemas"]["ServiceProblem_Create"].get("required", ()))
+        document = {"components": spec["components"], "$ref": "#/components/schemas/ServiceProblem"}
+        self._validator = jsonschema.Draft4Validator(document, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+        self._date_paths = catalog.date_time_paths()
+
+    def check_create(self, body: dict) -> None:
+        check_keys(body)
+        self.check_known(body)
+        owned = (IDENTITY | SERVER_OWNED_DATES) & set(body)
+        if owned:
+            raise BadRequest(f"{_describe(owned)} {'is' if len(owned) == 1 else 'are'} set by the server; "
+                             f"leave {'it' if len(owned) == 1 else 'them'} out of the request.",
+                             code="serverOwnedAttribute")
+
+    def check_patch_targets(self, touched: set[str]) -> None:
+        forbidden = touched & NOT_PATCHABLE
+        if forbidden:
+            raise BadRequest(f"{_describe(forbidden)} cannot be patched.", code="notPatchable")
+
+    def check_known(self, representation: dict) -> None:
+        unknown = set(representation) - self.catalog.top_level
+        if unknown:
+            raise BadRequest(f"{_describe(unknown)} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'}"
+                             f" of ServiceProblem.", code="unknownAttribute")
+
+    def check_result(self, representation: dict) -> None:
+        """A patched representation must still be a valid, complete ServiceProblem."""
+        check_keys(representation)
+        self.check_known(representation)
+        missing = [name for name in self.required if name not in representation]
+        if missing:
+            raise BadRequest(f"{_describe(missing)} {'is' if len(missing) == 1 else 'are'} mandatory and cannot be removed.",
+                             code="mandatoryAttribute")
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(representation))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(resource)"
+            raise BadRequest(f"After the patch, {where}: {error.message}.", code="invalidValue")
+
+    def normalise_dates(self, representation: dict) -> None:
+        """Stores every date-time in one form (UTC, ms, Z) so that filters compare them correctly."""
+        for path in self._date_paths:
+            _rewrite(representation, path)
+
+
+def _rewrite(node, path: tuple[str, ...]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _rewrite(item, path)
+        return
+    if not isinstance(node, dict) or path[0] not in node:
+        return
+    if len(path) == 1:
+        value = node[path[0]]
+        if isinstance(value, str):
+            try:
+                node[path[0]] = canonical_datetime(parse_datetime(value))
+            except ValueError:
+                pass  # the schema check reports it
+        return
+    _rewrite(node[path[0]], path[1:])
+
+
+def check_keys(value, where: str = "") -> None:
+    """Keys that MongoDB would read as operators or paths are refused anywhere in a body."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.startswith("$") or "." in key or "\x00" in key:
+                raise BadRequest(f"The attribute name '{key}'{' in ' + where if where else ''} is not allowed: "
+                                 f"names must not start with '$' or contain '.'.", code="invalidAttributeName")
+            check_keys(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_keys(item, f"{where}[{index}]")

@@ -1,0 +1,141 @@
+"""TMF630 filter terms -> one MongoDB filter in the canonical forms that both engines answer alike.
+
+Canonical forms (see docs/mongodb.md): the TMF id lives in `_id`; a path that enters an array of
+objects is reached only through `$elemMatch`; OR over such a path is `$or` of `$elemMatch`
+equalities and "no element equals" is `$nor` of them; `$not` is never used.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from tmf_server.errors import BadRequest
+from tmf_server.query.catalog import Attribute, AttributeCatalog
+from tmf_server.query.params import SUFFIX_OPERATORS, SYMBOLS, Term
+
+MAX_REGEX_LENGTH = 256
+_RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _bad(message: str) -> BadRequest:
+    return BadRequest(message, code="invalidQuery")
+
+
+def canonical_datetime(value: datetime) -> str:
+    """The one stored form of a date-time: UTC, milliseconds, 'Z' (so strings order like times)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip().replace("z", "Z"))
+
+
+def typed_value(attribute: Attribute, text: str):
+    kind = attribute.type
+    if kind == "integer":
+        if not _INTEGER.fullmatch(text):
+            raise _bad(f"{attribute.path} is an integer; '{text}' is not.")
+        return int(text)
+    if kind == "number":
+        try:
+            return float(text)
+        except ValueError:
+            raise _bad(f"{attribute.path} is a number; '{text}' is not.") from None
+    if kind == "boolean":
+        if text not in ("true", "false"):
+            raise _bad(f"{attribute.path} is true or false; '{text}' is neither.")
+        return text == "true"
+    if kind == "date-time":
+        try:
+            return canonical_datetime(parse_datetime(text))
+        except ValueError:
+            raise _bad(f"{attribute.path} is a date-time (ISO 8601, e.g. 2026-01-31 or "
+                       f"2026-01-31T08:00:00Z); '{text}' is not.") from None
+    if attribute.enum is not None and text not in attribute.enum:
+        raise _bad(f"{attribute.path} is one of {', '.join(attribute.enum)}; '{text}' is not.")
+    return text
+
+
+def _nest(attribute: Attribute, condition) -> dict:
+    """Wraps a condition on the last path segment in $elemMatch for every array the path enters."""
+    groups = attribute.groups
+    query = {".".join(groups[-1]): condition}
+    for group in reversed(groups[:-1]):
+        query = {".".join(group): {"$elemMatch": query}}
+    return _id_path(query)
+
+
+def _id_path(query: dict) -> dict:
+    return {("_id" if key == "id" else key): value for key, value in query.items()}
+
+
+def resolve_term(catalog: AttributeCatalog, term: Term) -> tuple[Attribute, str]:
+    """The attribute and the operator a term names, from `path.op=v` or `path<op>v`."""
+    operator = SYMBOLS[term.symbol]
+    path = term.name
+    head, _, last = path.rpartition(".")
+    if head and last in SUFFIX_OPERATORS:
+        if term.symbol != "=":
+            raise _bad(f"'{term.name}{term.symbol}' names two operators; use one.")
+        path, operator = head, last
+    try:
+        attribute = catalog.lookup(path)
+    except BadRequest as exc:
+        if head and last not in SUFFIX_OPERATORS and _is_scalar(catalog, head):
+            raise _bad(f"'{last}' in '{term.name}' is not an operator; use one of "
+                       f"{', '.join(SUFFIX_OPERATORS)} (or {', '.join(SYMBOLS)}).") from None
+        raise exc
+    if not attribute.is_scalar:
+        raise _bad(f"{attribute.path} is {'a list' if attribute.type == 'array' else 'an object'}; "
+                   f"filter on one of its attributes (for example {attribute.path}.id).")
+    return attribute, operator
+
+
+def _is_scalar(catalog: AttributeCatalog, path: str) -> bool:
+    try:
+        return catalog.lookup(path).is_scalar
+    except BadRequest:
+        return False
+
+
+def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
+    attribute, operator = resolve_term(catalog, term)
+    if operator == "regex":
+        pattern = term.value
+        if len(pattern) > MAX_REGEX_LENGTH:
+            raise _bad(f"The regular expression for {attribute.path} is longer than {MAX_REGEX_LENGTH} characters.")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _bad(f"'{pattern}' is not a valid regular expression for {attribute.path}: {exc}.") from None
+        return _nest(attribute, {"$regex": pattern})
+    values = [typed_value(attribute, v) for v in term.value.split(",")]
+    if operator in _RANGE:
+        if len(values) != 1:
+            raise _bad(f"{operator} on {attribute.path} takes one value, not a list.")
+        return _nest(attribute, {_RANGE[operator]: values[0]})
+    if operator == "eq":
+        if len(values) == 1:
+            return _nest(attribute, values[0])
+        if attribute.crosses_array:
+            return {"$or": [_nest(attribute, v) for v in values]}
+        return _nest(attribute, {"$in": values})
+    # ne: no value matches; on arrays, no element equals any of the values.
+    if attribute.crosses_array:
+        return {"$nor": [_nest(attribute, v) for v in values]}
+    if len(values) == 1:
+        return _nest(attribute, {"$ne": values[0]})
+    return _nest(attribute, {"$nin": values})
+
+
+def build_filter(catalog: AttributeCatalog, terms: list[Term]) -> dict:
+    conditions = [term_condition(catalog, term) for term in terms]
+    if not conditions:
+        return {}
+    if len(conditions) == 1:
+        return conditions[0]
+    return {"$and": conditions}

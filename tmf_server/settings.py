@@ -1,0 +1,62 @@
+"""Settings.from_env(): the only place that reads the environment."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_PATH = "/tmf-api/serviceProblemManagement/v4"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str | None = None  # None: start the embedded engine
+    database: str = "tmf656"
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    public_base_url: str | None = None  # e.g. https://api.example.com; default: the request's base URL
+    max_body_bytes: int = 1_048_576
+    default_limit: int = 100
+    max_limit: int = 1000
+    db_timeout_ms: int = 2000
+    retry_after_seconds: int = 5
+    system_id: str = "tmf656-qos-server"
+    responsible_party: dict = field(
+        default_factory=lambda: {
+            "id": "qos-management",
+            "name": "Customer QoS/SLA Management",
+            "role": "responsible",
+            "@referredType": "Organization",
+        }
+    )
+    validate_responses: bool = False
+
+    @classmethod
+    def from_env(cls, environ: os._Environ | dict | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        if env.get("MONGODB_URI"):
+            values["mongodb_uri"] = env["MONGODB_URI"]
+        text = {"TMF_DATABASE": "database", "TMF_HOST": "host", "TMF_PUBLIC_BASE_URL": "public_base_url",
+                "TMF_SYSTEM_ID": "system_id"}
+        numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
+                   "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
+                   "TMF_DB_TIMEOUT_MS": "db_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
+        for var, name in text.items():
+            if env.get(var):
+                values[name] = env[var]
+        for var, name in numbers.items():
+            if env.get(var):
+                values[name] = int(env[var])
+        if env.get("TMF_DATA_DIR"):
+            values["data_dir"] = Path(env["TMF_DATA_DIR"])
+        if env.get("TMF_VALIDATE_RESPONSES"):
+            values["validate_responses"] = env["TMF_VALIDATE_RESPONSES"].lower() in ("1", "true", "yes")
+        party = {key: env[var] for var, key in (("TMF_RESPONSIBLE_PARTY_ID", "id"),
+                                                 ("TMF_RESPONSIBLE_PARTY_NAME", "name")) if env.get(var)}
+        if party:
+            values["responsible_party"] = {**cls().responsible_party, **party}
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,1 @@
+"""MongoDB access: client, indexes and the embedded engine."""

@@ -1,0 +1,103 @@
+"""Runs the embedded MongoDB-wire engine (nx-27017 on SQLite) as a managed child process."""
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymongo
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: Linux sends it SIGTERM when the server process ends, even by SIGKILL."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() on a normal exit still ends the engine
+
+
+def _engine_command() -> list[str]:
+    exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
+    return [exe]
+
+
+class EmbeddedEngine:
+    """nx-27017 on a free loopback port, its data file under data_dir; start() waits until it answers."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 30.0) -> "EmbeddedEngine":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        last_error: Exception | None = None
+        for _attempt in range(3):  # the chosen free port can be taken before the engine binds it
+            port = self.port or free_port()
+            command = _engine_command() + [
+                "--db", str(self.data_dir / "tmf656.db"), "--host", "127.0.0.1", "-p", str(port),
+                "--pid-file", str(self.data_dir / "engine.pid"), "--log-file", str(self.data_dir / "engine.log"),
+            ]
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True, preexec_fn=_die_with_parent)
+            self.port = port
+            try:
+                self._wait_ready(timeout)
+                log.info("embedded engine on %s (data in %s)", self.uri, self.data_dir)
+                return self
+            except RuntimeError as exc:
+                last_error = exc
+                self.stop()
+                self.port = None
+        raise RuntimeError(f"embedded engine did not start: {last_error}")
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"engine exited with {self.process.returncode}")
+            try:
+                client = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=250, connectTimeoutMS=250)
+                try:
+                    client.admin.command("ping")
+                    return
+                finally:
+                    client.close()
+            except pymongo.errors.PyMongoError:
+                time.sleep(0.05)
+        raise RuntimeError("engine did not answer in time")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
