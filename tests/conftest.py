@@ -1,0 +1,25 @@
+"""Shared fixtures: one real server process (embedded engine) for the API tests."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support.client import Api
+from tests.support.contract import Contract
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    return Contract()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    process = ServerProcess(tmp_path_factory.mktemp("server"), env={"TMF_MAX_BODY_BYTES": "65536"}).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture()
+def api(server, contract) -> Api:
+    return Api(server.base_url, contract)

@@ -1,0 +1,77 @@
+"""Starts the real server process (`python -m tmf_server serve`) on a free loopback port and stops it."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tmf_server.settings import BASE_PATH
+from tmf_server.store.embedded import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.data_dir / "server.log"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + BASE_PATH
+
+    def start(self, timeout: float = 60.0) -> "ServerProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TMF_") and k != "MONGODB_URI"}
+        env.update({"TMF_DATA_DIR": str(self.data_dir), "TMF_VALIDATE_RESPONSES": "1", "PYTHONUNBUFFERED": "1"})
+        env.update(self.extra_env)
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tmf_server", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                requests.get(self.base_url + "/serviceProblem?limit=1", timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+        self._log.close()
