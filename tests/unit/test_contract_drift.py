@@ -1,0 +1,58 @@
+"""The served document's resource schemas are the official TMF656 v4.0.0 ones (after the $ref rewrite)."""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from tmf_server.app import load_spec
+
+# The official TMF656 v4.0.0 Swagger 2 document, kept unmodified beside the served one.
+OFFICIAL = Path(__file__).resolve().parents[2] / "openapi" / "official" / "TMF656-ServiceProblem-v4.0.0.swagger.json"
+
+
+def official_document() -> dict:
+    return json.loads(OFFICIAL.read_text(encoding="utf-8"))
+
+
+def rewrite_refs(node):
+    """Swagger 2 `#/definitions/X` -> OpenAPI 3 `#/components/schemas/X`; nothing else changes."""
+    if isinstance(node, dict):
+        return {k: ("#/components/schemas/" + v.rsplit("/", 1)[-1] if k == "$ref" else rewrite_refs(v))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [rewrite_refs(item) for item in node]
+    return node
+
+
+SERVED = load_spec()["components"]["schemas"]
+DEFINITIONS = official_document()["definitions"]
+
+
+@pytest.mark.parametrize("name", ["ServiceProblem", "ServiceProblem_Create", "ServiceProblem_Update", "Error"])
+def test_resource_schema_equals_official(name):
+    assert SERVED[name] == rewrite_refs(DEFINITIONS[name])
+
+
+def test_every_official_definition_is_served_unchanged():
+    changed = [name for name, schema in DEFINITIONS.items() if SERVED.get(name) != rewrite_refs(schema)]
+    assert changed == []
+
+
+def test_merge_patch_schema_is_update_with_nullable_attributes():
+    update = SERVED["ServiceProblem_Update"]["properties"]
+    merge = SERVED["ServiceProblem_MergePatch"]["properties"]
+    assert set(merge) == set(update)
+    for name, prop in update.items():
+        expected = copy.deepcopy(prop)
+        if "$ref" in expected:
+            expected = {"allOf": [{"$ref": expected.pop("$ref")}], **expected}
+        assert merge[name] == {**expected, "nullable": True}, name
+
+
+def test_every_operation_is_routed_to_a_handler():
+    from tmf_server.api import service_problem
+
+    for item in load_spec()["paths"].values():
+        for operation in item.values():
+            assert callable(getattr(service_problem, operation["operationId"])), operation["operationId"]
