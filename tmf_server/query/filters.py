@@ -30,8 +30,13 @@ def canonical_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+_DECODED_PLUS_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
+
+
 def parse_datetime(text: str) -> datetime:
-    return datetime.fromisoformat(text.strip().replace("z", "Z"))
+    # An unencoded '+' of an offset arrives as a space in a query string: read it back as '+'.
+    text = _DECODED_PLUS_OFFSET.sub(r"\1+\2", text.strip())
+    return datetime.fromisoformat(text.replace("z", "Z"))
 
 
 def typed_value(attribute: Attribute, text: str):

@@ -63,7 +63,11 @@ def parse_sort(catalog: AttributeCatalog, text: str | None) -> tuple[tuple[str, 
 
 def parse_list_query(catalog: AttributeCatalog, raw_query: str, *, fields: str | None, sort: str | None,
                      offset: int | None, limit: int | None, default_limit: int, max_limit: int) -> ListQuery:
-    terms = [t for t in split_query_string(raw_query) if t.name not in RESERVED]
+    terms = split_query_string(raw_query)
+    misused = [t.name for t in terms if t.name in RESERVED and t.symbol != "="]
+    if misused:
+        raise BadRequest(f"{misused[0]} takes a value with '=', not an operator.", code="invalidQuery")
+    terms = [t for t in terms if t.name not in RESERVED]
     limit = default_limit if limit is None else limit
     if limit > max_limit:
         raise BadRequest(f"limit is at most {max_limit}.", code="invalidQuery")

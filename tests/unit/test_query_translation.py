@@ -1,0 +1,113 @@
+"""The TMF630 translator emits only the canonical MongoDB forms (docs/mongodb.md)."""
+import pytest
+
+from tmf_server.app import load_spec
+from tmf_server.errors import BadRequest
+from tmf_server.query.catalog import AttributeCatalog
+from tmf_server.query.filters import build_filter
+from tmf_server.query.listing import parse_list_query
+from tmf_server.query.params import Term, split_query_string
+
+CATALOG = AttributeCatalog(load_spec(), "ServiceProblem")
+
+
+def translate(query: str) -> dict:
+    return build_filter(CATALOG, split_query_string(query))
+
+
+@pytest.mark.parametrize("raw, term", [
+    ("priority=2", Term("priority", "=", "2")),
+    ("priority.gte=2", Term("priority.gte", "=", "2")),
+    ("priority>=2", Term("priority", ">=", "2")),
+    ("priority%3E%3D2", Term("priority", ">=", "2")),
+    ("priority%3E=2", Term("priority", ">=", "2")),
+    ("priority>2", Term("priority", ">", "2")),
+    ("creationDate<2026-01-01", Term("creationDate", "<", "2026-01-01")),
+    ("status!=closed", Term("status", "!=", "closed")),
+    ("description=a>b", Term("description", "=", "a>b")),
+    ("description=x%3Dy%26z", Term("description", "=", "x=y&z")),
+    ("name=Jane+Doe", Term("name", "=", "Jane Doe")),
+])
+def test_split_query_string(raw, term):
+    assert split_query_string(raw) == [term]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("status=held", {"status": "held"}),
+    ("status=pending,held", {"status": {"$in": ["pending", "held"]}}),
+    ("status!=closed", {"status": {"$ne": "closed"}}),
+    ("status.ne=closed,cancelled", {"status": {"$nin": ["closed", "cancelled"]}}),
+    ("priority>=2", {"priority": {"$gte": 2}}),
+    ("priority.lt=5", {"priority": {"$lt": 5}}),
+    ("id=abc", {"_id": "abc"}),
+    ("originatorParty.id=C1,C2", {"originatorParty.id": {"$in": ["C1", "C2"]}}),
+    ("relatedParty.id=C42", {"relatedParty": {"$elemMatch": {"id": "C42"}}}),
+    ("relatedParty.id=C1,C2", {"$or": [{"relatedParty": {"$elemMatch": {"id": "C1"}}},
+                                       {"relatedParty": {"$elemMatch": {"id": "C2"}}}]}),
+    ("relatedParty.id!=C1", {"$nor": [{"relatedParty": {"$elemMatch": {"id": "C1"}}}]}),
+    ("relatedParty.id.regex=^C", {"relatedParty": {"$elemMatch": {"id": {"$regex": "^C"}}}}),
+    ("note.date>2026-01-01", {"note": {"$elemMatch": {"date": {"$gt": "2026-01-01T00:00:00.000Z"}}}}),
+    ("characteristic.characteristicRelationship.id=E1",
+     {"characteristic": {"$elemMatch": {"characteristicRelationship": {"$elemMatch": {"id": "E1"}}}}}),
+    ("creationDate<2026-01-01T01:00:00+01:00", {"creationDate": {"$lt": "2026-01-01T00:00:00.000Z"}}),
+    ("priority=1&status=held", {"$and": [{"priority": 1}, {"status": "held"}]}),
+])
+def test_canonical_forms(query, expected):
+    assert translate(query) == expected
+
+
+def test_no_operator_a_client_sends_reaches_mongodb_as_operator():
+    assert translate("category=$ne") == {"category": "$ne"}
+    assert translate("category={\"$gt\":\"\"}") == {"category": '{"$gt":""}'}
+
+
+@pytest.mark.parametrize("query, message", [
+    ("foo=1", "'foo' is not an attribute"),
+    ("originatorParty.foo=1", "originatorParty has no attribute 'foo'"),
+    ("priority.between=1", "'between' in 'priority.between' is not an operator"),
+    ("priority.gte>=2", "two operators"),
+    ("relatedParty=x", "is a list"),
+    ("originatorParty=x", "is an object"),
+    ("priority=high", "is an integer"),
+    ("priority.gt=1,2", "takes one value"),
+    ("creationDate>yesterday", "is a date-time"),
+    ("status=open", "is one of"),
+    ("description.regex=(", "not a valid regular expression"),
+    ("priority", "has no value"),
+    ("priority!x", "is not an operator"),
+])
+def test_invalid_filters_are_bad_requests(query, message):
+    with pytest.raises(BadRequest) as caught:
+        translate(query)
+    assert message in caught.value.message
+
+
+def parse(query: str, **params):
+    values = {"fields": None, "sort": None, "offset": None, "limit": None, **params}
+    return parse_list_query(CATALOG, query, default_limit=100, max_limit=1000, **values)
+
+
+def test_sort_always_ends_with_id_for_stable_pages():
+    assert parse("", sort="-priority,creationDate").sort == (("priority", -1), ("creationDate", 1), ("_id", 1))
+    assert parse("").sort == (("creationDate", -1), ("_id", 1))
+
+
+@pytest.mark.parametrize("sort", ["relatedParty.id", "note", "foo", "-", "originatorParty"])
+def test_sort_needs_a_single_valued_attribute(sort):
+    with pytest.raises(BadRequest):
+        parse("", sort=sort)
+
+
+def test_fields_projection():
+    assert parse("", fields="status,priority").projection == {"status": 1, "priority": 1, "href": 1, "_version": 1}
+    assert parse("", fields="none").projection == {"href": 1, "_version": 1}
+    with pytest.raises(BadRequest):
+        parse("", fields="status,nope")
+
+
+def test_limit_has_a_default_and_a_maximum():
+    assert parse("").limit == 100
+    with pytest.raises(BadRequest):
+        parse("", limit=1001)
+    with pytest.raises(BadRequest):
+        parse("limit>5")
