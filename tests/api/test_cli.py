@@ -1,4 +1,5 @@
 """`tmf-server serve` with several worker processes sharing one embedded engine."""
+from tests.api.test_database_faults import wait_for
 from tests.support.client import Api
 from tests.support.server import ServerProcess
 
@@ -13,6 +14,6 @@ def test_several_workers_serve_one_store(tmp_path, contract):
             response = api.request("GET", f"/serviceProblem/{problem_id}", headers={"Connection": "close"})
             assert response.status_code == 200
         assert api.total() == 10
-        assert process.log().count("Started server process") == 2
+        wait_for(lambda: process.log().count("Started server process") == 2)
     finally:
         process.stop()
