@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import connexion
@@ -33,6 +34,21 @@ def load_spec(path: Path = SPEC_PATH) -> dict:
         return yaml.safe_load(handle)
 
 
+def allowed_methods_of(spec: dict):
+    """Request path -> the methods the served document declares for it (for 405 Allow headers)."""
+    base = spec["servers"][0]["url"].rstrip("/")
+    routes = []
+    for template, item in spec["paths"].items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(base + template))
+        methods = [m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")]
+        routes.append((re.compile(f"^{pattern}/?$"), methods))
+
+    def allowed(path: str) -> list[str] | None:
+        return next((methods for pattern, methods in routes if pattern.match(path)), None)
+
+    return allowed
+
+
 def create_app(settings: Settings) -> connexion.FlaskApp:
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `tmf-server serve` starts the embedded engine")
@@ -54,8 +70,9 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
-    app.add_error_handler(ProblemException, errors.handle_http_exception)
-    app.add_error_handler(HTTPException, errors.handle_http_exception)
+    http_errors = errors.make_http_exception_handler(allowed_methods_of(spec))
+    app.add_error_handler(ProblemException, http_errors)
+    app.add_error_handler(HTTPException, http_errors)
     app.add_error_handler(ConnectionFailure, errors.make_unavailable_handler(settings.retry_after_seconds))
     app.add_error_handler(Exception, errors.handle_unexpected)
     return app

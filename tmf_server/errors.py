@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Callable
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionResponse
@@ -86,21 +87,27 @@ def handle_api_error(_request, exc: ApiError) -> ConnexionResponse:
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
-def handle_http_exception(_request, exc: HTTPException) -> ConnexionResponse:
-    status = exc.status_code
-    if isinstance(exc, ProblemException):
-        message = exc.detail or exc.title or REASONS.get(status, "Error")
-    else:
-        message = exc.detail if exc.detail and exc.detail != REASONS.get(status) else _default_message(status)
-    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "content-type"}
-    return error_response(status, _PROBLEM_CODES.get(status, f"http{status}"), str(message), headers)
+def make_http_exception_handler(allowed_methods: Callable[[str], list[str] | None]):
+    """Connexion's and Starlette's HTTP errors as TMF Errors; a 405 names the methods the contract allows."""
+
+    def handle_http_exception(request, exc: HTTPException) -> ConnexionResponse:
+        status = exc.status_code
+        if isinstance(exc, ProblemException):
+            message = exc.detail or exc.title or REASONS.get(status, "Error")
+        else:
+            message = exc.detail if exc.detail and exc.detail != REASONS.get(status) else _default_message(status)
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() not in ("content-type", "allow")}
+        if status == 405:
+            methods = allowed_methods(request.url.path) or []
+            headers["Allow"] = ", ".join(methods)
+            message = f"{request.method} is not allowed here; allowed: {', '.join(methods)}."
+        return error_response(status, _PROBLEM_CODES.get(status, f"http{status}"), str(message), headers)
+
+    return handle_http_exception
 
 
 def _default_message(status: int) -> str:
-    return {
-        404: "No resource or operation at this URL.",
-        405: "This method is not allowed on this resource.",
-    }.get(status, REASONS.get(status, "Error"))
+    return {404: "No resource or operation at this URL."}.get(status, REASONS.get(status, "Error"))
 
 
 def make_unavailable_handler(retry_after: int):
