@@ -35,7 +35,7 @@ def test_split_query_string(raw, term):
 @pytest.mark.parametrize("query, expected", [
     ("status=held", {"status": "held"}),
     ("status=pending,held", {"status": {"$in": ["pending", "held"]}}),
-    ("status!=closed", {"status": {"$ne": "closed"}}),
+    ("status!=closed", {"status": {"$nin": ["closed"]}}),
     ("status.ne=closed,cancelled", {"status": {"$nin": ["closed", "cancelled"]}}),
     ("priority>=2", {"priority": {"$gte": 2}}),
     ("priority.lt=5", {"priority": {"$lt": 5}}),
@@ -48,7 +48,7 @@ def test_split_query_string(raw, term):
     ("relatedParty.id.regex=^C", {"relatedParty": {"$elemMatch": {"id": {"$regex": "^C"}}}}),
     ("note.date>2026-01-01", {"note": {"$elemMatch": {"date": {"$gt": "2026-01-01T00:00:00.000Z"}}}}),
     ("characteristic.characteristicRelationship.id=E1",
-     {"characteristic": {"$elemMatch": {"characteristicRelationship": {"$elemMatch": {"id": "E1"}}}}}),
+     {"$or": [{"characteristic": {"$elemMatch": {"characteristicRelationship": {"$elemMatch": {"id": "E1"}}}}}]}),
     ("creationDate<2026-01-01T01:00:00+01:00", {"creationDate": {"$lt": "2026-01-01T00:00:00.000Z"}}),
     ("priority=1&status=held", {"$and": [{"priority": 1}, {"status": "held"}]}),
 ])

@@ -3,6 +3,12 @@
 Canonical forms (see docs/mongodb.md): the TMF id lives in `_id`; a path that enters an array of
 objects is reached only through `$elemMatch`; OR over such a path is `$or` of `$elemMatch`
 equalities and "no element equals" is `$nor` of them; `$not` is never used.
+
+Where the embedded engine (nx-27017 on neosqlite) would compare across types or to the second only, a
+condition also carries `"$type": "string"`: a no-op in MongoDB (only strings match a string or a regex
+there anyway) that makes the engine compare exactly (tests/storage/test_query_differential.py,
+docs/mongodb.md). "Not equal" on such a condition is `$nor` of the guarded
+equality, since the guard alone would drop documents that lack the attribute.
 """
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ from tmf_server.query.params import SUFFIX_OPERATORS, SYMBOLS, Term
 MAX_REGEX_LENGTH = 256
 _RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _INTEGER = re.compile(r"[+-]?\d+")
+_STRING_ONLY = {"$type": "string"}
+# Text that the embedded engine takes for a date (its detector's prefixes): it then compares through SQLite
+# datetime(), which drops milliseconds and turns other text into NULL.
+_DATE_LIKE = re.compile(r"\s*(?:\d{4}[-/]\d{2}[-/]\d{2}|\d{2}[-/]\d{2}[-/]\d{4})")
 
 
 def _bad(message: str) -> BadRequest:
@@ -71,6 +81,10 @@ def _nest(attribute: Attribute, condition) -> dict:
     query = {".".join(groups[-1]): condition}
     for group in reversed(groups[:-1]):
         query = {".".join(group): {"$elemMatch": query}}
+    if len(groups) > 2:
+        # $elemMatch inside $elemMatch: the embedded engine evaluates the inner one against the document
+        # root unless it sits under a logical operator; a one-armed $or is the same query in MongoDB.
+        return {"$or": [query]}
     return _id_path(query)
 
 
@@ -107,6 +121,26 @@ def _is_scalar(catalog: AttributeCatalog, path: str) -> bool:
         return False
 
 
+def _string_only(attribute: Attribute, operator: str, values: list) -> bool:
+    """Whether the condition needs `"$type": "string"` for the embedded engine to answer as MongoDB does."""
+    texts = [v for v in values if isinstance(v, str)]
+    if not texts:
+        return False
+    if operator in _RANGE or operator == "regex":
+        if attribute.type not in ("string", "date-time"):
+            return True  # numbers (of an integer or Any attribute) must not match a string bound or a regex
+    if attribute.crosses_array or operator == "regex":
+        return False  # inside $elemMatch, and for $regex, the engine compares strings exactly
+    if attribute.type == "date-time":
+        # datetime() keeps whole seconds: only >= and < a whole second come out exact without the guard.
+        return not (operator in ("gte", "lt") and texts[0].endswith(".000Z"))
+    return any(_DATE_LIKE.match(v) for v in texts)
+
+
+def _guarded_equality(values: list) -> dict:
+    return {**({"$eq": values[0]} if len(values) == 1 else {"$in": values}), **_STRING_ONLY}
+
+
 def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
     attribute, operator = resolve_term(catalog, term)
     if operator == "regex":
@@ -117,13 +151,17 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
             re.compile(pattern)
         except re.error as exc:
             raise _bad(f"'{pattern}' is not a valid regular expression for {attribute.path}: {exc}.") from None
-        return _nest(attribute, {"$regex": pattern})
+        guard = _STRING_ONLY if _string_only(attribute, operator, [pattern]) else {}
+        return _nest(attribute, {"$regex": pattern, **guard})
     values = [typed_value(attribute, v) for v in term.value.split(",")]
+    guarded = _string_only(attribute, operator, values)
     if operator in _RANGE:
         if len(values) != 1:
             raise _bad(f"{operator} on {attribute.path} takes one value, not a list.")
-        return _nest(attribute, {_RANGE[operator]: values[0]})
+        return _nest(attribute, {_RANGE[operator]: values[0], **(_STRING_ONLY if guarded else {})})
     if operator == "eq":
+        if guarded:
+            return _nest(attribute, _guarded_equality(values))
         if len(values) == 1:
             return _nest(attribute, values[0])
         if attribute.crosses_array:
@@ -132,8 +170,10 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
     # ne: no value matches; on arrays, no element equals any of the values.
     if attribute.crosses_array:
         return {"$nor": [_nest(attribute, v) for v in values]}
-    if len(values) == 1:
-        return _nest(attribute, {"$ne": values[0]})
+    if guarded:
+        return {"$nor": [_nest(attribute, _guarded_equality(values))]}
+    # $nin even for one value: the engine's count command reads $ne as SQL "!=", which drops documents
+    # that lack the attribute (MongoDB's $ne matches them).
     return _nest(attribute, {"$nin": values})
 
 
