@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException
 
 from tmf_server import errors
 from tmf_server.api.context import EXTENSION_KEY, Services
+from tmf_server.api.validators import NamedParameterValidator
+from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.rules import ServiceProblemRules
@@ -65,9 +67,11 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent),
                              jsonifier=Jsonifier(json, separators=(",", ":")))
-    app.add_api(spec, validate_responses=settings.validate_responses, strict_validation=False)
+    app.add_api(spec, validate_responses=settings.validate_responses, strict_validation=False,
+                validator_map={"parameter": NamedParameterValidator})
     app.app.extensions[EXTENSION_KEY] = Services(settings=settings, problems=problems, problem_catalog=catalog)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     http_errors = errors.make_http_exception_handler(allowed_methods_of(spec))

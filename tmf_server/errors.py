@@ -54,6 +54,10 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "payloadTooLarge"
 
 
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupportedMediaType"
+
+
 class ServiceUnavailable(ApiError):
     status, code = 503, "serviceUnavailable"
 
@@ -94,8 +98,10 @@ def make_http_exception_handler(allowed_methods: Callable[[str], list[str] | Non
         status = exc.status_code
         if isinstance(exc, ProblemException):
             message = exc.detail or exc.title or REASONS.get(status, "Error")
+        elif status == 404:
+            message = f"No resource or operation at {request.url.path}."
         else:
-            message = exc.detail if exc.detail and exc.detail != REASONS.get(status) else _default_message(status)
+            message = exc.detail if exc.detail and exc.detail != REASONS.get(status) else REASONS.get(status, "Error")
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() not in ("content-type", "allow")}
         if status == 405:
             methods = allowed_methods(request.url.path) or []
@@ -104,10 +110,6 @@ def make_http_exception_handler(allowed_methods: Callable[[str], list[str] | Non
         return error_response(status, _PROBLEM_CODES.get(status, f"http{status}"), str(message), headers)
 
     return handle_http_exception
-
-
-def _default_message(status: int) -> str:
-    return {404: "No resource or operation at this URL."}.get(status, REASONS.get(status, "Error"))
 
 
 def make_unavailable_handler(retry_after: int):
@@ -120,5 +122,8 @@ def make_unavailable_handler(retry_after: int):
 
 
 def handle_unexpected(_request, exc: Exception) -> ConnexionResponse:
+    if isinstance(exc, UnicodeDecodeError):  # Connexion decodes the request body before any handler runs
+        return error_response(400, "invalidRequest", f"The request body is not valid {exc.encoding.upper()}: "
+                                                     f"{exc.reason} at byte {exc.start}.")
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "internalError", "The server failed to handle the request.")

@@ -35,7 +35,7 @@ def test_transition(source, target):
 
 def test_status_change_records_dates_and_tracking():
     document = {"status": "resolved", "statusChangeReason": "fixed the line card"}
-    lifecycle.apply_status_change(document, "inProgress", "2026-01-02T03:04:05.000Z", "sys")
+    lifecycle.apply_status_change(document, "inProgress", "2026-01-02T03:04:05.000Z", "sys", reason_given=True)
     assert document["statusChangeDate"] == document["resolutionDate"] == "2026-01-02T03:04:05.000Z"
     [record] = document["trackingRecord"]
     assert record["description"] == "status changed from inProgress to resolved"
@@ -46,3 +46,17 @@ def test_created_only_in_initial_status():
     assert lifecycle.check_initial(None) == "acknowledged"
     with pytest.raises(BadRequest):
         lifecycle.check_initial("inProgress")
+
+
+def test_a_change_without_a_new_reason_drops_the_old_one():
+    document = {"status": "held", "statusChangeReason": "line test scheduled"}
+    lifecycle.apply_status_change(document, "inProgress", "2026-01-02T03:04:05.000Z", "sys", reason_given=False)
+    assert "statusChangeReason" not in document
+    assert "characteristic" not in document["trackingRecord"][0]
+
+
+def test_reopening_clears_the_resolution_date():
+    document = {"status": "acknowledged", "resolutionDate": "2026-01-01T00:00:00.000Z"}
+    lifecycle.apply_status_change(document, "resolved", "2026-01-02T03:04:05.000Z", "sys", reason_given=False)
+    assert "resolutionDate" not in document
+    assert document["trackingRecord"][0]["description"] == "status changed from resolved to acknowledged"

@@ -37,12 +37,16 @@ def check_transition(current: str, target: str) -> None:
                        f"{', '.join(sorted(allowed))}.", code="invalidStatusTransition")
 
 
-def apply_status_change(document: dict, previous: str, now: str, system_id: str) -> None:
-    """Records a status change already written into `document` (dates, tracking record)."""
+def apply_status_change(document: dict, previous: str, now: str, system_id: str, reason_given: bool) -> None:
+    """Records a status change already written into `document` (dates, reason, tracking record)."""
     check_transition(previous, document["status"])
     document["statusChangeDate"] = now
+    if not reason_given:
+        document.pop("statusChangeReason", None)  # it explained the previous change, not this one
     if document["status"] == "resolved":
         document["resolutionDate"] = now
+    elif previous == "resolved" and document["status"] == "acknowledged":
+        document.pop("resolutionDate", None)  # reopened: no longer resolved; the tracking record keeps it
     record = {
         "id": str(uuid.uuid4()),
         "description": f"status changed from {previous} to {document['status']}",

@@ -27,7 +27,8 @@ def merge_patch(target, patch):
 def json_patch(target: dict, operations: list[dict]) -> dict:
     result = target
     for number, operation in enumerate(operations, start=1):
-        where = f"operation {number} ({operation.get('op')} {operation.get('path')})"
+        source = f" from {operation['from']}" if "from" in operation else ""
+        where = f"operation {number} ({operation.get('op')} {operation.get('path')}{source})"
         try:
             result = jsonpatch.JsonPatch([operation]).apply(result)
         except jsonpatch.JsonPatchTestFailed:

@@ -1,6 +1,8 @@
 """Rules on a ServiceProblem representation that the OpenAPI document cannot express."""
 from __future__ import annotations
 
+import math
+
 import jsonschema
 
 from tmf_server.errors import BadRequest
@@ -22,7 +24,8 @@ class ServiceProblemRules:
 
     def __init__(self, spec: dict, catalog: AttributeCatalog):
         self.catalog = catalog
-        self.required = tuple(spec["components"]["schemas"]["ServiceProblem_Create"].get("required", ()))
+        # Mandatory at creation, plus status, which the server always sets: attributes can change, not vanish.
+        self.required = (*spec["components"]["schemas"]["ServiceProblem_Create"].get("required", ()), "status")
         document = {"components": spec["components"], "$ref": "#/components/schemas/ServiceProblem"}
         self._validator = jsonschema.Draft4Validator(document, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
         self._date_paths = catalog.date_time_paths()
@@ -40,6 +43,7 @@ class ServiceProblemRules:
         forbidden = touched & NOT_PATCHABLE
         if forbidden:
             raise BadRequest(f"{_describe(forbidden)} cannot be patched.", code="notPatchable")
+        self.check_known(touched)  # also `{"x": null}`, which never reaches the patched representation
 
     def check_known(self, representation: dict) -> None:
         unknown = set(representation) - self.catalog.top_level
@@ -85,7 +89,11 @@ def _rewrite(node, path: tuple[str, ...]) -> None:
 
 
 def check_keys(value, where: str = "") -> None:
-    """Keys that MongoDB would read as operators or paths are refused anywhere in a body."""
+    """Keys that MongoDB would read as operators or paths are refused anywhere in a body, and so are
+    NaN and Infinity, which Python's JSON parser accepts but JSON (RFC 8259) and the store do not have."""
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        raise BadRequest(f"{where or 'The body'}: {text} is not a JSON number.", code="invalidValue")
     if isinstance(value, dict):
         for key, item in value.items():
             if key.startswith("$") or "." in key or "\x00" in key:

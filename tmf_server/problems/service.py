@@ -12,7 +12,7 @@ from tmf_server.problems import lifecycle
 from tmf_server.problems.patching import JSON_PATCH, json_patch, merge_patch, touched_attributes
 from tmf_server.problems.representation import to_api, to_document
 from tmf_server.problems.repository import ServiceProblemRepository
-from tmf_server.problems.rules import ServiceProblemRules
+from tmf_server.problems.rules import ServiceProblemRules, check_keys
 from tmf_server.query.filters import canonical_datetime
 from tmf_server.query.listing import ListQuery
 from tmf_server.settings import Settings
@@ -89,7 +89,9 @@ class ServiceProblemService:
         return Page([to_api(d) for d in documents], self.repository.count(query.filter))
 
     def patch(self, problem_id: str, kind: str, body, if_match: str | None = None) -> Stored:
-        self.rules.check_patch_targets(touched_attributes(kind, body))
+        check_keys(body)  # anywhere in the body, even under null (merge) or in a `test` value (JSON Patch)
+        touched = touched_attributes(kind, body)
+        self.rules.check_patch_targets(touched)
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = self.get(problem_id)
             if not _matches(if_match, current.version):
@@ -98,13 +100,14 @@ class ServiceProblemService:
             before = current.representation
             after = json_patch(before, body) if kind == JSON_PATCH else merge_patch(before, body)
             self.rules.check_result(after)
+            self.rules.normalise_dates(after)  # before comparing: a date restated in another form is no change
             if after == before:
                 return current
             now = self.clock()
             after["lastUpdate"] = now
             if after.get("status") != before.get("status"):
-                lifecycle.apply_status_change(after, before["status"], now, self.settings.system_id)
-            self.rules.normalise_dates(after)
+                lifecycle.apply_status_change(after, before["status"], now, self.settings.system_id,
+                                              reason_given="statusChangeReason" in touched)
             version = current.version + 1
             if self.repository.replace(to_document(after, version), expected_version=current.version):
                 return Stored(after, version)
