@@ -1,9 +1,9 @@
-"""ASGI middleware that refuses request bodies over the configured size (413) or nested too deeply (400)."""
+"""ASGI middleware guarding request bodies: size (413), nesting depth (400) and a declared media type (415)."""
 from __future__ import annotations
 
 import re
 
-from tmf_server.errors import BadRequest, PayloadTooLarge
+from tmf_server.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 # Deeper JSON overflows Python's recursion (json, deepcopy, validators) and MongoDB's 100-level BSON limit.
 MAX_NESTING = 64
@@ -100,3 +100,19 @@ class BodySizeLimit:
             await self.app(scope, replay_receive, send)
             return
         await self.app(scope, limited_receive, send)
+
+
+class RequireContentType:
+    """A request that carries a body must say what it is; Connexion would otherwise guess JSON."""
+
+    METHODS_WITH_BODY = ("POST", "PUT", "PATCH")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in self.METHODS_WITH_BODY:
+            if not any(name == b"content-type" and value.strip() for name, value in scope.get("headers", [])):
+                raise UnsupportedMediaType("The request has no Content-Type header; send the body as JSON "
+                                           "with its media type (application/json, or a patch media type).")
+        await self.app(scope, receive, send)

@@ -492,3 +492,15 @@ def test_a_bad_term_fails_the_whole_query(api):
     # A valid filter next to a bad one is still a 400, not the valid filter's results.
     created = api.created()
     assert_tmf_error(api.list(f"id={quote(created['id'])}&foo=1"), 400, "foo")
+
+
+def test_patch_without_content_type_is_415_and_changes_nothing(api):
+    created = api.created()
+    request = requests.Request("PATCH", f"{api.base_url}/serviceProblem/{created['id']}",
+                               data=json.dumps({"name": "renamed"}).encode())
+    prepared = api.session.prepare_request(request)
+    prepared.headers.pop("Content-Type", None)
+    response = api.session.send(prepared, timeout=30)
+    api.contract.check("PATCH", urlsplit(prepared.url).path, response)
+    assert_tmf_error(response, 415, "Content-Type")
+    assert api.get(created["id"]).json() == created

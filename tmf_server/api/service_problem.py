@@ -5,7 +5,6 @@ import flask
 
 from tmf_server.api.context import api_base_url, raw_query_string, services
 from tmf_server.api.paging import page_headers
-from tmf_server.errors import UnsupportedMediaType
 from tmf_server.problems.patching import JSON_PATCH, MERGE_PATCH
 from tmf_server.query.listing import parse_fields, parse_list_query
 
@@ -24,9 +23,6 @@ def listServiceProblem(fields=None, offset=None, limit=None, sort=None):
 
 
 def createServiceProblem(body):
-    if flask.request.mimetype != "application/json":  # without Content-Type, Connexion guesses JSON
-        given = f"Content-Type {flask.request.mimetype}" if flask.request.mimetype else "no Content-Type header"
-        raise UnsupportedMediaType(f"The request has {given}; send the body as application/json.")
     stored = services().problems.create(body, href_base=api_base_url() + COLLECTION)
     return stored.representation, 201, {"Location": stored.representation["href"], "ETag": stored.etag}
 
