@@ -5,44 +5,17 @@ from __future__ import annotations
 import http.client
 import json
 import uuid
-from contextlib import contextmanager
 from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from tests.support.assertions import assert_tmf_error, nothing_written
 from tests.support.client import report
 
 MAX_BODY = 65536
 JSON = {"Content-Type": "application/json"}
-LEAKS = ("Traceback", 'File "', "site-packages", "Failed validating", "On instance")
-
-
-def assert_tmf_error(response: requests.Response, status: int, *fragments: str) -> dict:
-    """The status, a TMF630 Error body in application/json, a message containing every fragment, no internals."""
-    assert response.status_code == status, response.text[:500]
-    media = response.headers.get("Content-Type", "")
-    assert media.split(";")[0].strip().lower() == "application/json", media
-    body = response.json()
-    assert isinstance(body, dict), body
-    assert body.get("@type") == "Error", body
-    assert body.get("status") == str(status), body
-    for field in ("code", "reason", "message"):
-        assert isinstance(body.get(field), str) and body[field].strip(), (field, body)
-    for fragment in fragments:
-        assert fragment in body["message"], f"{fragment!r} not in message {body['message']!r}"
-    for leak in LEAKS:
-        assert leak not in response.text, f"{leak!r} in {response.text[:500]!r}"
-    return body
-
-
-@contextmanager
-def nothing_written(api):
-    """The number of stored reports is the same after the block (tests run one at a time)."""
-    before = api.total()
-    yield
-    assert api.total() == before, "a refused request wrote a report"
 
 
 def post_raw(api, data, headers=None, **kwargs) -> requests.Response:

@@ -4,46 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
 import requests
 
+from tests.support.assertions import assert_tmf_error, nothing_written
 from tests.support.client import MERGE, report
 
-LEAKS = ("Traceback", 'File "', "site-packages")
 NOT_FOUND = re.compile(r"not found|no resource", re.IGNORECASE)
 COLLECTION_METHODS = {"GET", "POST"}
 ITEM_METHODS = {"GET", "PATCH", "DELETE"}
-
-
-def assert_tmf_error(response: requests.Response, status: int, *fragments: str, body: bool = True) -> dict | None:
-    """The status, a TMF630 Error in application/json whose message contains every fragment, no internals."""
-    assert response.status_code == status, response.text[:500]
-    media = response.headers.get("Content-Type", "")
-    assert media.split(";")[0].strip().lower() == "application/json", media
-    for leak in LEAKS:
-        assert leak not in response.text, f"{leak!r} in {response.text[:500]!r}"
-    if not body:  # HEAD: the headers of the error, no content
-        assert response.content == b""
-        return None
-    error = response.json()
-    assert isinstance(error, dict), error
-    assert error.get("@type") == "Error", error
-    assert error.get("status") == str(status), error
-    for field in ("code", "reason", "message"):
-        assert isinstance(error.get(field), str) and error[field].strip(), (field, error)
-    for fragment in fragments:
-        assert fragment in error["message"], f"{fragment!r} not in message {error['message']!r}"
-    return error
-
-
-@contextmanager
-def nothing_written(api):
-    before = api.total()
-    yield
-    assert api.total() == before, "a refused request changed the number of stored reports"
 
 
 def allowed(response: requests.Response) -> set[str]:

@@ -1,5 +1,4 @@
 """The served document's resource schemas are the official TMF656 v4.0.0 ones (after the $ref rewrite)."""
-import copy
 import json
 from pathlib import Path
 
