@@ -32,6 +32,16 @@ class Settings:
         }
     )
     validate_responses: bool = False
+    engine_port: int | None = None  # fixed port of the embedded engine, so `tmf-server worker` can share it
+    # Event delivery (Standard Webhooks style retry schedule: seconds after the first attempt fails).
+    dispatcher_enabled: bool = True
+    delivery_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    delivery_timeout: float = 10.0
+    delivery_concurrency: int = 8
+    dispatch_poll_seconds: float = 0.5
+    lease_seconds: float = 60.0
+    max_retry_after: float = 36000.0
+    callback_allow: tuple[str, ...] = ()  # "loopback", "private", or CIDRs that callbacks may reach
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None, **overrides) -> "Settings":
@@ -52,6 +62,21 @@ class Settings:
                 values[name] = int(env[var])
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
+        floats = {"TMF_DELIVERY_TIMEOUT": "delivery_timeout", "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
+                  "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after"}
+        for var, name in floats.items():
+            if env.get(var):
+                values[name] = float(env[var])
+        if env.get("TMF_ENGINE_PORT"):
+            values["engine_port"] = int(env["TMF_ENGINE_PORT"])
+        if env.get("TMF_DELIVERY_CONCURRENCY"):
+            values["delivery_concurrency"] = int(env["TMF_DELIVERY_CONCURRENCY"])
+        if env.get("TMF_DISPATCHER"):
+            values["dispatcher_enabled"] = env["TMF_DISPATCHER"].lower() in ("1", "true", "yes", "on")
+        if env.get("TMF_DELIVERY_SCHEDULE"):
+            values["delivery_schedule"] = tuple(float(x) for x in env["TMF_DELIVERY_SCHEDULE"].split(",") if x.strip())
+        if env.get("TMF_CALLBACK_ALLOW"):
+            values["callback_allow"] = tuple(x.strip() for x in env["TMF_CALLBACK_ALLOW"].split(",") if x.strip())
         if env.get("TMF_VALIDATE_RESPONSES"):
             values["validate_responses"] = env["TMF_VALIDATE_RESPONSES"].lower() in ("1", "true", "yes")
         party = {key: env[var] for var, key in (("TMF_RESPONSIBLE_PARTY_ID", "id"),

@@ -6,6 +6,9 @@ import pymongo
 from tmf_server.settings import Settings
 
 SERVICE_PROBLEMS = "serviceProblem"
+EVENTS = "serviceProblemEvent"  # one document per event: the ServiceProblemEventRecord and its fan-out state
+SUBSCRIPTIONS = "hubSubscription"
+DELIVERIES = "delivery"  # one document per (event, subscription)
 
 # Attributes that lists filter and sort on. Arrays of sub-documents are indexed for $elemMatch.
 SERVICE_PROBLEM_INDEXES = [

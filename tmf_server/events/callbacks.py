@@ -1,0 +1,59 @@
+"""Which callback URLs the server may call: http(s) only; loopback and private ranges only when allowed."""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from tmf_server.errors import BadRequest
+
+KEYWORDS = ("loopback", "private")
+
+
+def _allowed_networks(allow: tuple[str, ...]):
+    networks = []
+    for item in allow:
+        if item not in KEYWORDS:
+            networks.append(ipaddress.ip_network(item, strict=False))
+    return networks
+
+
+def _refusal(address, allow: tuple[str, ...]) -> str | None:
+    """Why an address may not be called, or None."""
+    if any(address in network for network in _allowed_networks(allow)):
+        return None
+    if address.is_loopback:
+        return None if "loopback" in allow else "a loopback address"
+    if address.is_private or address.is_link_local or address.is_reserved or address.is_multicast \
+            or address.is_unspecified:
+        return None if "private" in allow else "a private, link-local or reserved address"
+    return None
+
+
+def check_callback(url: str, allow: tuple[str, ...], resolve: bool = True) -> None:
+    """Raises BadRequest unless `url` is an http(s) URL whose host the policy lets the server reach."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BadRequest(f"callback '{url}' is not a valid URL.", code="invalidCallback") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"callback '{url}' must be an absolute http or https URL.", code="invalidCallback")
+    if parts.username or parts.password:
+        raise BadRequest("callback must not carry credentials in the URL.", code="invalidCallback")
+    host = parts.hostname
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        if not resolve:
+            return
+        try:
+            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        except OSError:
+            raise BadRequest(f"callback host '{host}' cannot be resolved.", code="invalidCallback") from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        reason = _refusal(address, allow)
+        if reason:
+            raise BadRequest(f"callback '{url}' points to {reason} ({address}); such callbacks are refused "
+                             f"unless TMF_CALLBACK_ALLOW permits them.", code="callbackNotAllowed")
