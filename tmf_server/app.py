@@ -21,10 +21,13 @@ from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit, RequireContentType
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.rules import ServiceProblemRules
-from tmf_server.problems.service import ServiceProblemService
+from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.settings import Settings
-from tmf_server.store.database import connect, ensure_indexes
+from tmf_server.events.outbox import Outbox
+from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
+from tmf_server.store.database import EVENTS, connect, ensure_indexes
+from tmf_server.store.reader import CollectionReader
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +66,23 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
         log.warning("indexes not ensured, database unreachable: %s", exc)
 
     catalog = AttributeCatalog(spec, "ServiceProblem")
-    problems = ServiceProblemService(ServiceProblemRepository(db), ServiceProblemRules(spec, catalog), settings)
+    outbox = Outbox(db)
+    repository = ServiceProblemRepository(db, outbox)
+    problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings)
+    # Hub queries address the notification clients receive, stored under `notification` in each event.
+    event_catalog = AttributeCatalog(spec, "ServiceProblemAttributeValueChangeEvent", stored_under=EVENT_ENVELOPE_ROOT)
+    services = Services(
+        settings=settings, db=db, problems=problems, problem_repository=repository, problem_catalog=catalog,
+        records=CollectionReader(db, EVENTS), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
+        subscriptions=SubscriptionService(db, event_catalog, settings.callback_allow, utc_now),
+        subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
+    )
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent),
                              jsonifier=Jsonifier(json, separators=(",", ":")))
     app.add_api(spec, validate_responses=settings.validate_responses, strict_validation=False,
                 validator_map={"parameter": NamedParameterValidator})
-    app.app.extensions[EXTENSION_KEY] = Services(settings=settings, problems=problems, problem_catalog=catalog)
+    app.app.extensions[EXTENSION_KEY] = services
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)

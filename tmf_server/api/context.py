@@ -5,9 +5,12 @@ from dataclasses import dataclass
 
 import flask
 
+from tmf_server.events.subscriptions import SubscriptionService
+from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.service import ServiceProblemService
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.settings import BASE_PATH, Settings
+from tmf_server.store.reader import CollectionReader
 
 EXTENSION_KEY = "tmf_server"
 
@@ -15,8 +18,14 @@ EXTENSION_KEY = "tmf_server"
 @dataclass
 class Services:
     settings: Settings
+    db: object
     problems: ServiceProblemService
+    problem_repository: ServiceProblemRepository
     problem_catalog: AttributeCatalog
+    records: CollectionReader
+    record_catalog: AttributeCatalog
+    subscriptions: SubscriptionService
+    subscription_catalog: AttributeCatalog
 
 
 def services() -> Services:
@@ -31,3 +40,9 @@ def api_base_url() -> str:
 
 def raw_query_string() -> str:
     return flask.request.query_string.decode("latin-1")
+
+
+def correlation_id() -> str | None:
+    """The client's correlation id for the events of this request, if it sent one."""
+    value = flask.request.headers.get("X-Correlation-ID") or flask.request.headers.get("X-Request-ID")
+    return value.strip()[:200] if value and value.strip() else None

@@ -1,36 +1,59 @@
-"""ServiceProblem documents in MongoDB (pymongo only here)."""
+"""ServiceProblem documents in MongoDB: every write carries the events it causes (the one place they are made)."""
 from __future__ import annotations
 
-
+from tmf_server.events.builder import Change, event_document, events_for_change
+from tmf_server.events.outbox import DELETING, OUTBOX, Outbox, with_outbox
 from tmf_server.store.database import SERVICE_PROBLEMS
+from tmf_server.store.documents import to_api, to_document
+from tmf_server.store.reader import CollectionReader
 
 
-class ServiceProblemRepository:
-    def __init__(self, db):
-        self.db = db
-        self.collection = db[SERVICE_PROBLEMS]
-
-    def insert(self, document: dict) -> None:
-        self.collection.insert_one(document)
+class ServiceProblemRepository(CollectionReader):
+    def __init__(self, db, outbox: Outbox):
+        super().__init__(db, SERVICE_PROBLEMS)
+        self.outbox = outbox
 
     def get(self, problem_id: str, projection: dict | None = None) -> dict | None:
-        return self.collection.find_one({"_id": problem_id}, projection)
+        if projection is not None:
+            projection = {**projection, DELETING: 1, OUTBOX: 1}
+        document = super().get(problem_id, projection)
+        if document is None or document.get(DELETING):
+            return None  # a deletion whose event is on its way out
+        return document
 
-    def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None) -> list[dict]:
-        cursor = self.collection.find(filter_, projection).sort(list(sort)).skip(offset).limit(limit)
-        return list(cursor)
+    @staticmethod
+    def _events(before: dict | None, after: dict | None, version: int, change: Change) -> list[dict]:
+        return [event_document(event, version, seq)
+                for seq, event in enumerate(events_for_change(before, after, change))]
 
-    def count(self, filter_: dict) -> int:
-        # The count command, not count_documents: the embedded engine runs the latter's aggregation slowly.
-        return int(self.db.command("count", SERVICE_PROBLEMS, query=filter_)["n"])
+    def insert(self, representation: dict, change: Change) -> None:
+        document = with_outbox(to_document(representation, version=1), [],
+                               self._events(None, representation, 1, change))
+        self.collection.insert_one(document)
+        self.outbox.flush(representation["id"])
 
-    def replace(self, document: dict, expected_version: int) -> bool:
-        """Writes `document` only if the stored one still has `expected_version` (optimistic locking)."""
-        result = self.collection.replace_one({"_id": document["_id"], "_version": expected_version}, document)
-        return result.matched_count == 1
+    def replace(self, current: dict, representation: dict, change: Change) -> int | None:
+        """Writes `representation` over the stored `current` document unless another write came first.
 
-    def delete(self, problem_id: str, expected_version: int | None = None) -> bool:
-        query = {"_id": problem_id}
-        if expected_version is not None:
-            query["_version"] = expected_version
-        return self.collection.delete_one(query).deleted_count == 1
+        Returns the new version, or None when `current` is no longer the stored version (optimistic locking)."""
+        version = current["_version"] + 1
+        events = self._events(to_api(current), representation, version, change)
+        document = with_outbox(to_document(representation, version=version), current.get(OUTBOX, []), events)
+        result = self.collection.replace_one({"_id": current["_id"], "_version": current["_version"]}, document)
+        if result.matched_count != 1:
+            return None
+        self.outbox.flush(current["_id"])
+        return version
+
+    def delete(self, current: dict, change: Change) -> bool:
+        """Deletes the stored `current` document unless another write came first."""
+        version = current["_version"] + 1
+        events = self._events(to_api(current), None, version, change)
+        # Kept whole until its event is out, so a concurrent list still sees the last state, not a stub.
+        tombstone = with_outbox({**to_document(to_api(current), version=version), DELETING: True},
+                                current.get(OUTBOX, []), events)
+        result = self.collection.replace_one({"_id": current["_id"], "_version": current["_version"]}, tombstone)
+        if result.matched_count != 1:
+            return False
+        self.outbox.flush(current["_id"])
+        return True

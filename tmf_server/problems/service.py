@@ -10,11 +10,11 @@ from typing import Callable
 from tmf_server.errors import NotFound, PreconditionFailed
 from tmf_server.problems import lifecycle
 from tmf_server.problems.patching import JSON_PATCH, json_patch, merge_patch, touched_attributes
-from tmf_server.problems.representation import to_api, to_document
+from tmf_server.events.builder import Change
+from tmf_server.store.documents import to_api
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.rules import ServiceProblemRules, check_keys
 from tmf_server.query.filters import canonical_datetime
-from tmf_server.query.listing import ListQuery
 from tmf_server.settings import Settings
 
 MAX_WRITE_ATTEMPTS = 50
@@ -26,20 +26,15 @@ def utc_now() -> str:
 
 @dataclass
 class Stored:
-    """A representation with the version it was read or written at."""
+    """A representation with the version it was read or written at (and, when read, the stored document)."""
 
     representation: dict
     version: int
+    document: dict | None = None
 
     @property
     def etag(self) -> str:
         return f'"{self.version}"'
-
-
-@dataclass
-class Page:
-    items: list[dict]
-    total: int
 
 
 def _matches(if_match: str | None, version: int) -> bool:
@@ -57,10 +52,15 @@ class ServiceProblemService:
         self.settings = settings
         self.clock = clock
 
-    def create(self, body: dict, href_base: str) -> Stored:
+    def _change(self, correlation_id: str | None) -> Change:
+        now = self.clock()
+        return Change(now, correlation_id) if correlation_id else Change(now)
+
+    def create(self, body: dict, href_base: str, correlation_id: str | None = None) -> Stored:
         self.rules.check_create(body)
         status = lifecycle.check_initial(body.get("status"))
-        now = self.clock()
+        change = self._change(correlation_id)
+        now = change.time
         problem_id = str(uuid.uuid4())
         representation = copy.deepcopy(body)
         representation.update({
@@ -75,20 +75,17 @@ class ServiceProblemService:
         representation.setdefault("affectedNumberOfServices", len(body.get("affectedService", [])))
         representation.setdefault("responsibleParty", dict(self.settings.responsible_party))
         self.rules.normalise_dates(representation)
-        self.repository.insert(to_document(representation, version=1))
+        self.repository.insert(representation, change)
         return Stored(representation, 1)
 
     def get(self, problem_id: str, projection: dict | None = None) -> Stored:
         document = self.repository.get(problem_id, projection)
         if document is None:
             raise NotFound(f"No ServiceProblem with id '{problem_id}'.")
-        return Stored(to_api(document), document["_version"])
+        return Stored(to_api(document), document["_version"], document)
 
-    def list(self, query: ListQuery) -> Page:
-        documents = self.repository.find(query.filter, query.sort, query.offset, query.limit, query.projection)
-        return Page([to_api(d) for d in documents], self.repository.count(query.filter))
-
-    def patch(self, problem_id: str, kind: str, body, if_match: str | None = None) -> Stored:
+    def patch(self, problem_id: str, kind: str, body, if_match: str | None = None,
+              correlation_id: str | None = None) -> Stored:
         check_keys(body)  # anywhere in the body, even under null (merge) or in a `test` value (JSON Patch)
         touched = touched_attributes(kind, body)
         self.rules.check_patch_targets(touched)
@@ -103,23 +100,25 @@ class ServiceProblemService:
             self.rules.normalise_dates(after)  # before comparing: a date restated in another form is no change
             if after == before:
                 return current
-            now = self.clock()
-            after["lastUpdate"] = now
+            change = self._change(correlation_id)
+            after["lastUpdate"] = change.time
             if after.get("status") != before.get("status"):
-                lifecycle.apply_status_change(after, before["status"], now, self.settings.system_id,
+                lifecycle.apply_status_change(after, before["status"], change.time, self.settings.system_id,
                                               reason_given="statusChangeReason" in touched)
-            version = current.version + 1
-            if self.repository.replace(to_document(after, version), expected_version=current.version):
+            version = self.repository.replace(current.document, after, change)
+            if version is not None:
                 return Stored(after, version)
             # Another writer won the race: re-read and apply the patch to its result.
         raise PreconditionFailed(f"ServiceProblem '{problem_id}' kept changing; the patch was not applied. Retry.",
                                  code="concurrentModification")
 
-    def delete(self, problem_id: str, if_match: str | None = None) -> None:
-        current = self.get(problem_id, {"_version": 1})
-        if not _matches(if_match, current.version):
-            raise PreconditionFailed(f"ServiceProblem '{problem_id}' is at ETag {current.etag}, not {if_match}.")
-        if not self.repository.delete(problem_id, current.version if if_match else None):
-            if if_match:
-                raise PreconditionFailed(f"ServiceProblem '{problem_id}' changed while it was being deleted.")
-            raise NotFound(f"No ServiceProblem with id '{problem_id}'.")
+    def delete(self, problem_id: str, if_match: str | None = None, correlation_id: str | None = None) -> None:
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            current = self.get(problem_id)
+            if not _matches(if_match, current.version):
+                raise PreconditionFailed(f"ServiceProblem '{problem_id}' is at ETag {current.etag}, not {if_match}.")
+            if self.repository.delete(current.document, self._change(correlation_id)):
+                return
+            # Changed meanwhile: with If-Match the next round answers 412, without it deletes the newer version.
+        raise PreconditionFailed(f"ServiceProblem '{problem_id}' kept changing; it was not deleted. Retry.",
+                                 code="concurrentModification")

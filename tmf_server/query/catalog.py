@@ -27,9 +27,11 @@ class Attribute:
 class AttributeCatalog:
     """Resolves attribute paths of one resource schema in an OpenAPI document."""
 
-    def __init__(self, spec: dict, schema_name: str):
+    def __init__(self, spec: dict, schema_name: str, stored_under: str | None = None):
+        """`stored_under`: the sub-document in which the resource is stored (paths are prefixed with it)."""
         self._schemas = spec["components"]["schemas"]
         self.schema_name = schema_name
+        self.stored_under = stored_under
         self.root = self._schemas[schema_name]
         self.top_level = frozenset(self.root["properties"])
 
@@ -69,6 +71,8 @@ class AttributeCatalog:
                 groups.append([])
         kind = self._kind(schema)
         enum = tuple(schema["enum"]) if "enum" in schema else None
+        if self.stored_under:
+            groups[0].insert(0, self.stored_under)
         return Attribute(path, tuple(tuple(g) for g in groups if g), kind, enum)
 
     def date_time_paths(self) -> list[tuple[str, ...]]:

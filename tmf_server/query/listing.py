@@ -41,9 +41,10 @@ def parse_fields(catalog: AttributeCatalog, text: str | None) -> dict | None:
     return projection
 
 
-def parse_sort(catalog: AttributeCatalog, text: str | None) -> tuple[tuple[str, int], ...]:
+def parse_sort(catalog: AttributeCatalog, text: str | None,
+               default: tuple[tuple[str, int], ...] = DEFAULT_SORT) -> tuple[tuple[str, int], ...]:
     if not text:
-        return DEFAULT_SORT
+        return default
     keys: list[tuple[str, int]] = []
     for item in text.split(","):
         item = item.strip()
@@ -62,7 +63,8 @@ def parse_sort(catalog: AttributeCatalog, text: str | None) -> tuple[tuple[str, 
 
 
 def parse_list_query(catalog: AttributeCatalog, raw_query: str, *, fields: str | None, sort: str | None,
-                     offset: int | None, limit: int | None, default_limit: int, max_limit: int) -> ListQuery:
+                     offset: int | None, limit: int | None, default_limit: int, max_limit: int,
+                     default_sort: tuple[tuple[str, int], ...] = DEFAULT_SORT) -> ListQuery:
     terms = split_query_string(raw_query)
     misused = [t.name for t in terms if t.name in RESERVED and t.symbol != "="]
     if misused:
@@ -73,7 +75,7 @@ def parse_list_query(catalog: AttributeCatalog, raw_query: str, *, fields: str |
         raise BadRequest(f"limit is at most {max_limit}.", code="invalidQuery")
     return ListQuery(
         filter=build_filter(catalog, terms),
-        sort=parse_sort(catalog, sort),
+        sort=parse_sort(catalog, sort, default_sort),
         projection=parse_fields(catalog, fields),
         offset=offset or 0,
         limit=limit,

@@ -21,6 +21,7 @@ SERVICE_PROBLEM_INDEXES = [
     [("originatorParty.id", pymongo.ASCENDING)],
     [("relatedParty.id", pymongo.ASCENDING)],
     [("affectedService.id", pymongo.ASCENDING)],
+    [("_outboxPending", pymongo.ASCENDING)],  # documents whose events are not yet published
 ]
 
 

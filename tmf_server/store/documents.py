@@ -1,4 +1,4 @@
-"""Stored document <-> API representation (marshmallow): `_id` is the TMF id; internal fields never leave."""
+"""Stored document <-> API representation (marshmallow): `_id` is the TMF id; internal `_` fields never leave."""
 from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, post_load, pre_load
@@ -6,7 +6,7 @@ from marshmallow import INCLUDE, Schema, fields, post_load, pre_load
 INTERNAL_PREFIX = "_"
 
 
-class StoredServiceProblem(Schema):
+class StoredResource(Schema):
     """Loads a stored document into the API representation."""
 
     class Meta:
@@ -18,7 +18,6 @@ class StoredServiceProblem(Schema):
     def drop_internal_fields(self, document: dict, **_kwargs) -> dict:
         return {k: v for k, v in document.items() if k == "_id" or not k.startswith(INTERNAL_PREFIX)}
 
-
     @post_load
     def order_attributes(self, representation: dict, **_kwargs) -> dict:
         """id and href first, then the rest in a stable order, whatever order storage kept."""
@@ -26,17 +25,18 @@ class StoredServiceProblem(Schema):
         return {**head, **{k: representation[k] for k in sorted(representation) if k not in head}}
 
 
-_to_api = StoredServiceProblem()
+_to_api = StoredResource()
 
 
 def to_api(document: dict) -> dict:
     return _to_api.load(document)
 
 
-def to_document(representation: dict, version: int) -> dict:
+def to_document(representation: dict, **internal) -> dict:
+    """The stored form: `_id` from `id`, the attributes, then internal fields such as `_version=...`."""
     document = {"_id": representation["id"]}
     document.update((k, v) for k, v in representation.items() if k != "id")
-    document["_version"] = version
+    document.update((f"_{name}", value) for name, value in internal.items())
     return document
 
 

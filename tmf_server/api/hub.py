@@ -1,0 +1,32 @@
+"""/hub operations: register, list, read and unregister event subscriptions."""
+from __future__ import annotations
+
+import flask
+
+from tmf_server.api.context import api_base_url, services
+from tmf_server.api.lists import list_response
+from tmf_server.events.subscriptions import representation
+
+COLLECTION = "/hub"
+
+
+def registerListener(body):
+    subscription = services().subscriptions.subscribe(body)
+    return subscription, 201, {"Location": f"{api_base_url()}{COLLECTION}/{subscription['id']}"}
+
+
+def listListeners(offset=None, limit=None):
+    app = services()
+    return list_response(app.subscriptions.reader, app.subscription_catalog, COLLECTION, fields=None, offset=offset,
+                         limit=limit, sort=None, default_sort=(("createdAt", 1), ("_id", 1)), present=representation)
+
+
+def retrieveListener(id):  # noqa: A002
+    return services().subscriptions.get(id)
+
+
+def unregisterListener(id):  # noqa: A002
+    services().subscriptions.unsubscribe(id)
+    response = flask.Response(status=204)
+    del response.headers["Content-Type"]
+    return response

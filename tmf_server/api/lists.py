@@ -1,0 +1,31 @@
+"""The TMF630 list and retrieve operations, the same for every resource collection."""
+from __future__ import annotations
+
+from tmf_server.api.context import api_base_url, raw_query_string, services
+from tmf_server.api.paging import page_headers
+from tmf_server.errors import NotFound
+from tmf_server.query.catalog import AttributeCatalog
+from tmf_server.query.listing import DEFAULT_SORT, parse_fields, parse_list_query
+from tmf_server.store.documents import to_api
+from tmf_server.store.reader import CollectionReader
+
+
+def list_response(reader: CollectionReader, catalog: AttributeCatalog, collection_path: str, *, fields, offset,
+                  limit, sort, default_sort=DEFAULT_SORT, present=to_api):
+    settings = services().settings
+    raw = raw_query_string()
+    query = parse_list_query(catalog, raw, fields=fields, sort=sort, offset=offset, limit=limit,
+                             default_limit=settings.default_limit, max_limit=settings.max_limit,
+                             default_sort=default_sort)
+    items = [present(d) for d in reader.find(query.filter, query.sort, query.offset, query.limit, query.projection)]
+    status, headers = page_headers(api_base_url() + collection_path, raw, query.offset, query.limit,
+                                   len(items), reader.count(query.filter))
+    return items, status, headers
+
+
+def retrieve(reader: CollectionReader, catalog: AttributeCatalog, resource_id: str, fields, what: str,
+             present=to_api) -> dict:
+    document = reader.get(resource_id, parse_fields(catalog, fields))
+    if document is None:
+        raise NotFound(f"No {what} with id '{resource_id}'.")
+    return present(document)

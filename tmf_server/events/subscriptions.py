@@ -1,0 +1,68 @@
+"""Hub subscriptions: a callback and a TMF630 query over the events, checked and translated when subscribing."""
+from __future__ import annotations
+
+import uuid
+
+from tmf_server.errors import BadRequest, NotFound
+from tmf_server.events.callbacks import check_callback
+from tmf_server.query.catalog import AttributeCatalog
+from tmf_server.query.filters import build_filter
+from tmf_server.query.params import split_query_string
+from tmf_server.store.database import SUBSCRIPTIONS
+from tmf_server.store.reader import CollectionReader
+
+# Stored events keep the notification (the envelope clients subscribe to) under this key.
+EVENT_ENVELOPE_ROOT = "notification"
+
+
+def representation(document: dict) -> dict:
+    """The EventSubscription clients see: never the secret or the translated filter."""
+    subscription = {"id": document["_id"], "callback": document["callback"]}
+    if document.get("query") is not None:
+        subscription["query"] = document["query"]
+    return subscription
+
+
+class SubscriptionService:
+    def __init__(self, db, event_catalog: AttributeCatalog, callback_allow: tuple[str, ...], clock):
+        self.reader = CollectionReader(db, SUBSCRIPTIONS)
+        self.collection = db[SUBSCRIPTIONS]
+        self.event_catalog = event_catalog
+        self.callback_allow = callback_allow
+        self.clock = clock
+
+    def translate(self, query: str | None) -> dict:
+        """The MongoDB filter over stored events for a TMF630 query such as `eventType=...&event.serviceProblem.priority<=2`."""
+        if not query or not query.strip():
+            return {}
+        text = query.strip().lstrip("?")
+        try:
+            return build_filter(self.event_catalog, split_query_string(text))
+        except BadRequest as exc:
+            raise BadRequest(f"query: {exc.message}", code="invalidQuery") from None
+
+    def subscribe(self, body: dict) -> dict:
+        callback = body["callback"].strip()
+        check_callback(callback, self.callback_allow)
+        query = body.get("query")
+        document = {
+            "_id": str(uuid.uuid4()),
+            "callback": callback,
+            "query": query,
+            "_filter": self.translate(query),
+            "_secret": body.get("secret") or None,
+            "_active": True,
+            "createdAt": self.clock(),
+        }
+        self.collection.insert_one(document)
+        return representation(document)
+
+    def get(self, subscription_id: str) -> dict:
+        document = self.reader.get(subscription_id)
+        if document is None:
+            raise NotFound(f"No hub subscription with id '{subscription_id}'.")
+        return representation(document)
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        if self.collection.delete_one({"_id": subscription_id}).deleted_count != 1:
+            raise NotFound(f"No hub subscription with id '{subscription_id}'.")
