@@ -15,7 +15,8 @@ def contract() -> Contract:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    process = ServerProcess(tmp_path_factory.mktemp("server"), env={"TMF_MAX_BODY_BYTES": "65536"}).start()
+    process = ServerProcess(tmp_path_factory.mktemp("server"),
+                            env={"TMF_MAX_BODY_BYTES": "65536", "TMF_CALLBACK_ALLOW": "loopback"}).start()
     yield process
     process.stop()
 

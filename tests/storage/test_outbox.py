@@ -1,0 +1,103 @@
+"""The outbox finishes whatever a crash interrupted: no event without its change, no change without its events."""
+import pymongo
+import pytest
+
+from tmf_server.events.builder import Change
+from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox
+from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS, ensure_indexes
+from tmf_server.store.embedded import EmbeddedEngine
+
+T0 = "2026-11-25T10:00:00.000Z"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    engine = EmbeddedEngine(tmp_path_factory.mktemp("outbox")).start()
+    client = pymongo.MongoClient(engine.uri)
+    database = client["tmf656"]
+    ensure_indexes(database)
+    yield database
+    client.close()
+    engine.stop()
+
+
+class NoFlush(Outbox):
+    """An outbox whose writer 'crashes' before publishing: the write happened, the flush did not."""
+
+    def flush(self, problem_id):
+        return 0
+
+
+def problem(problem_id: str, **attributes) -> dict:
+    return {"id": problem_id, "href": f"http://x/tmf-api/serviceProblemManagement/v4/serviceProblem/{problem_id}",
+            "status": "acknowledged", "priority": 3, "category": "c", "description": "d", "reason": "r",
+            "originatorParty": {"id": "C1", "@referredType": "Individual"}, **attributes}
+
+
+def events_of(db, problem_id):
+    return sorted(db[EVENTS].find({"_problemId": problem_id}), key=lambda e: (e["_problemVersion"], e["_seq"]))
+
+
+def test_a_write_whose_flush_was_lost_is_published_later(db):
+    crashed = ServiceProblemRepository(db, NoFlush(db))
+    crashed.insert(problem("p1"), Change(T0))
+    stored = db[SERVICE_PROBLEMS].find_one({"_id": "p1"})
+    assert stored[PENDING] is True and len(stored[OUTBOX]) == 1
+    assert events_of(db, "p1") == []
+
+    assert Outbox(db).flush_pending() >= 1
+    [event] = events_of(db, "p1")
+    assert event["eventType"] == "ServiceProblemCreateEvent"
+    assert event["notification"]["event"]["serviceProblem"]["id"] == "p1"
+    assert OUTBOX not in db[SERVICE_PROBLEMS].find_one({"_id": "p1"})
+
+
+def test_a_flush_interrupted_after_publishing_does_not_publish_twice(db):
+    crashed = ServiceProblemRepository(db, NoFlush(db))
+    crashed.insert(problem("p2"), Change(T0))
+    outbox = db[SERVICE_PROBLEMS].find_one({"_id": "p2"})[OUTBOX]
+    db[EVENTS].insert_one(outbox[0])  # the crash came after the insert, before the outbox was emptied
+    Outbox(db).flush("p2")
+    Outbox(db).flush("p2")
+    assert len(events_of(db, "p2")) == 1
+    assert PENDING not in db[SERVICE_PROBLEMS].find_one({"_id": "p2"})
+
+
+def test_the_next_change_carries_unpublished_events_on_in_order(db):
+    crashed = ServiceProblemRepository(db, NoFlush(db))
+    crashed.insert(problem("p3"), Change(T0))
+    current = db[SERVICE_PROBLEMS].find_one({"_id": "p3"})
+    repository = ServiceProblemRepository(db, Outbox(db))
+    assert repository.replace(current, problem("p3", status="inProgress", priority=1), Change(T0)) == 2
+    events = events_of(db, "p3")
+    assert [(e["eventType"], e["_problemVersion"]) for e in events] == [
+        ("ServiceProblemCreateEvent", 1), ("ServiceProblemAttributeValueChangeEvent", 2),
+        ("ServiceProblemStateChangeEvent", 2)]
+    assert PENDING not in db[SERVICE_PROBLEMS].find_one({"_id": "p3"})
+
+
+def test_an_interrupted_delete_is_finished_and_published(db):
+    repository = ServiceProblemRepository(db, Outbox(db))
+    repository.insert(problem("p4"), Change(T0))
+    crashed = ServiceProblemRepository(db, NoFlush(db))
+    assert crashed.delete(db[SERVICE_PROBLEMS].find_one({"_id": "p4"}), Change(T0)) is True
+    assert db[SERVICE_PROBLEMS].find_one({"_id": "p4"})[DELETING] is True
+    assert repository.get("p4") is None  # already gone for readers
+    assert [e["eventType"] for e in events_of(db, "p4")] == ["ServiceProblemCreateEvent"]
+
+    Outbox(db).flush_pending()
+    assert db[SERVICE_PROBLEMS].find_one({"_id": "p4"}) is None
+    assert [e["eventType"] for e in events_of(db, "p4")] == ["ServiceProblemCreateEvent", "ServiceProblemDeleteEvent"]
+
+
+def test_a_lost_race_writes_nothing(db):
+    repository = ServiceProblemRepository(db, Outbox(db))
+    repository.insert(problem("p5"), Change(T0))
+    stale = db[SERVICE_PROBLEMS].find_one({"_id": "p5"})
+    assert repository.replace(stale, problem("p5", priority=1), Change(T0)) == 2
+    assert repository.replace(stale, problem("p5", priority=9), Change(T0)) is None
+    assert repository.delete(stale, Change(T0)) is False
+    assert db[SERVICE_PROBLEMS].find_one({"_id": "p5"})["priority"] == 1
+    assert [e["eventType"] for e in events_of(db, "p5")] == ["ServiceProblemCreateEvent",
+                                                             "ServiceProblemAttributeValueChangeEvent"]
