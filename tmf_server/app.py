@@ -1,6 +1,8 @@
 """create_app(settings): the Connexion app, its API, error handlers and storage."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -24,6 +26,8 @@ from tmf_server.problems.rules import ServiceProblemRules
 from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.settings import Settings
+from tmf_server.events.dispatcher import Dispatcher
+from tmf_server.events.dispatcher import ensure_indexes as ensure_event_indexes
 from tmf_server.events.outbox import Outbox
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
 from tmf_server.store.database import EVENTS, connect, ensure_indexes
@@ -32,6 +36,7 @@ from tmf_server.store.reader import CollectionReader
 log = logging.getLogger(__name__)
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "tmf656-v4.yaml"
+ADMIN_SPEC_PATH = SPEC_PATH.with_name("admin.yaml")  # the operators' API of event delivery
 
 
 def load_spec(path: Path = SPEC_PATH) -> dict:
@@ -39,14 +44,15 @@ def load_spec(path: Path = SPEC_PATH) -> dict:
         return yaml.safe_load(handle)
 
 
-def allowed_methods_of(spec: dict):
-    """Request path -> the methods the served document declares for it (for 405 Allow headers)."""
-    base = spec["servers"][0]["url"].rstrip("/")
+def allowed_methods_of(*specs: dict):
+    """Request path -> the methods the served documents declare for it (for 405 Allow headers)."""
     routes = []
-    for template, item in spec["paths"].items():
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(base + template))
-        methods = [m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")]
-        routes.append((re.compile(f"^{pattern}/?$"), methods))
+    for spec in specs:
+        base = spec["servers"][0]["url"].rstrip("/")
+        for template, item in spec["paths"].items():
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(base + template))
+            methods = [m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")]
+            routes.append((re.compile(f"^{pattern}/?$"), methods))
 
     def allowed(path: str) -> list[str] | None:
         return next((methods for pattern, methods in routes if pattern.match(path)), None)
@@ -62,11 +68,13 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     db = client[settings.database]
     try:
         ensure_indexes(db)
+        ensure_event_indexes(db)
     except PyMongoError as exc:  # the server still starts; requests answer 503 until the database is back
         log.warning("indexes not ensured, database unreachable: %s", exc)
 
+    dispatcher = Dispatcher(db, settings) if settings.dispatcher_enabled else None
     catalog = AttributeCatalog(spec, "ServiceProblem")
-    outbox = Outbox(db)
+    outbox = Outbox(db, on_published=dispatcher.wake if dispatcher else None)
     repository = ServiceProblemRepository(db, outbox)
     problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings)
     # Hub queries address the notification clients receive, stored under `notification` in each event.
@@ -78,17 +86,30 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
     )
 
-    app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent),
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        if dispatcher:
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher:  # in a thread: attempts in flight may take up to the delivery timeout
+                await asyncio.to_thread(dispatcher.stop, settings.delivery_timeout + 5)
+            client.close()
+
+    app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent), lifespan=lifespan,
                              jsonifier=Jsonifier(json, separators=(",", ":")))
-    app.add_api(spec, validate_responses=settings.validate_responses, strict_validation=False,
-                validator_map={"parameter": NamedParameterValidator})
+    admin_spec = load_spec(ADMIN_SPEC_PATH)
+    for document in (spec, admin_spec):
+        app.add_api(document, validate_responses=settings.validate_responses, strict_validation=False,
+                    validator_map={"parameter": NamedParameterValidator})
     app.app.extensions[EXTENSION_KEY] = services
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
-    http_errors = errors.make_http_exception_handler(allowed_methods_of(spec))
+    http_errors = errors.make_http_exception_handler(allowed_methods_of(spec, admin_spec))
     app.add_error_handler(ProblemException, http_errors)
     app.add_error_handler(HTTPException, http_errors)
     app.add_error_handler(ConnectionFailure, errors.make_unavailable_handler(settings.retry_after_seconds))

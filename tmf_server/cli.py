@@ -17,7 +17,7 @@ def serve(settings: Settings) -> int:
     engine = None
     env = dict(os.environ)
     if not settings.mongodb_uri:
-        engine = EmbeddedEngine(settings.data_dir).start()
+        engine = EmbeddedEngine(settings.data_dir, port=settings.engine_port).start()
         env["MONGODB_URI"] = engine.uri
         print(f"Embedded MongoDB-wire engine on {engine.uri} (data in {settings.data_dir}/)", flush=True)
     env.update({"TMF_HOST": settings.host, "TMF_PORT": str(settings.port)})
@@ -35,6 +35,16 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def worker(settings: Settings, processes: int) -> int:
+    if not settings.mongodb_uri:
+        print("tmf-server worker needs MONGODB_URI: the database the servers use (for the embedded engine, "
+              "start the server with TMF_ENGINE_PORT and use mongodb://127.0.0.1:PORT/).", file=sys.stderr)
+        return 2
+    from tmf_server.events.workers import run_workers
+
+    return run_workers(settings, processes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tmf-server", description="TMF656 Service Problem Management server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -43,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--port", type=int, help="listen port (default 8080, env TMF_PORT)")
     serve_cmd.add_argument("--workers", type=int, help="worker processes (default 1, env TMF_WORKERS)")
     serve_cmd.add_argument("--data-dir", help="embedded engine data directory (default ./var, env TMF_DATA_DIR)")
+    worker_cmd = commands.add_parser("worker", help="deliver events to hub subscribers, without serving HTTP")
+    worker_cmd.add_argument("--processes", type=int, default=1, help="dispatcher processes (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    if args.command == "worker":
+        return worker(Settings.from_env(), args.processes)
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v}
     if args.data_dir:
         from pathlib import Path

@@ -103,7 +103,8 @@ class BodySizeLimit:
 
 
 class RequireContentType:
-    """A request that carries a body must say what it is; Connexion would otherwise guess JSON."""
+    """A request that carries a body must say what it is; Connexion would otherwise guess JSON.
+    (A bodiless POST, such as an admin redrive, needs none; an operation that requires a body still gets its 400.)"""
 
     METHODS_WITH_BODY = ("POST", "PUT", "PATCH")
 
@@ -112,7 +113,10 @@ class RequireContentType:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["method"] in self.METHODS_WITH_BODY:
-            if not any(name == b"content-type" and value.strip() for name, value in scope.get("headers", [])):
+            headers = dict(scope.get("headers", []))
+            has_body = headers.get(b"content-length", b"0").strip() not in (b"", b"0") \
+                or b"transfer-encoding" in headers
+            if has_body and not headers.get(b"content-type", b"").strip():
                 raise UnsupportedMediaType("The request has no Content-Type header; send the body as JSON "
                                            "with its media type (application/json, or a patch media type).")
         await self.app(scope, receive, send)

@@ -47,6 +47,7 @@ def test_subscription_without_query_takes_everything(api):
     ({"query": "eventType=ServiceProblemCreateEvent"}, "callback"),
     ({"callback": 7}, "callback"),
     ({"callback": CALLBACK, "secret": ""}, "secret"),
+    ({"callback": CALLBACK, "secret": "whsec_not base64!"}, "base64"),
 ])
 def test_invalid_subscription_is_400_and_nothing_is_stored(api, body, fragment):
     before = api.request("GET", "/hub?limit=1").headers["X-Total-Count"]

@@ -2,7 +2,7 @@
 (nx-27017, with the server's real indexes) and on mongomock (the oracle of MongoDB query semantics).
 
 Each shape is a raw TMF630 query string (plus sort, offset, limit, fields) that goes through the real
-translator, `parse_list_query`, and then through the real `ServiceProblemRepository` on both engines.
+translator, `parse_list_query`, and then through the server's collection reads (`CollectionReader`, what the list operation uses) on both engines.
 Compared for every shape: the count, the set of ids, the ids in sort order over the whole result, and the
 requested page (ids in order and the documents themselves, with the requested projection).
 
@@ -24,7 +24,7 @@ import pymongo
 import pytest
 
 from tmf_server.app import load_spec
-from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.store.reader import CollectionReader
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import canonical_datetime
 from tmf_server.query.listing import parse_list_query
@@ -430,11 +430,11 @@ ALL_SHAPES = FILTER_SHAPES + PAGED_SHAPES
 # --------------------------------------------------------------------------------------------------
 
 
-class OracleRepository(ServiceProblemRepository):
+class OracleRepository(CollectionReader):
     """The real repository on mongomock, except count.
 
     mongomock 4.3 does not implement the "count" database command (its Database.command() takes only one
-    argument, and dispatches a handful of other commands), so ServiceProblemRepository.count, which runs
+    argument, and dispatches a handful of other commands), so CollectionReader.count, which runs
     db.command("count", collection, query=filter), cannot run on it. The oracle counts with
     count_documents instead, which mongomock implements with MongoDB's matching semantics. The engine side
     keeps the server's own count command.
@@ -458,7 +458,7 @@ def engine(tmp_path_factory):
         db = client["tmf656_differential"]
         ensure_indexes(db)  # indexes before the data, as in the server: some gaps only show with an index
         db[SERVICE_PROBLEMS].insert_many(copy.deepcopy(CORPUS))
-        yield ServiceProblemRepository(db)
+        yield CollectionReader(db, SERVICE_PROBLEMS)
     finally:
         client.close()
         process.stop()
@@ -470,7 +470,7 @@ def oracle():
     db = client["tmf656_differential"]
     ensure_indexes(db)
     db[SERVICE_PROBLEMS].insert_many(copy.deepcopy(CORPUS))
-    yield OracleRepository(db)
+    yield OracleRepository(db, SERVICE_PROBLEMS)
     client.close()
 
 
@@ -479,7 +479,7 @@ def translate(catalog: AttributeCatalog, shape: Shape):
                             offset=shape.offset, limit=shape.limit, default_limit=100, max_limit=1000)
 
 
-def answers(repository: ServiceProblemRepository, query) -> dict:
+def answers(repository: CollectionReader, query) -> dict:
     everything = repository.find(query.filter, query.sort, 0, CORPUS_SIZE + 1, {"_id": 1})
     page = repository.find(query.filter, query.sort, query.offset, query.limit, query.projection)
     return {

@@ -75,3 +75,38 @@ class ServerProcess:
         self.process.wait()
         self.process = None
         self._log.close()
+
+
+class WorkerProcess:
+    """`python -m tmf_server worker`: dispatcher processes without HTTP, sharing the server's database."""
+
+    def __init__(self, log_path: Path, mongodb_uri: str, processes: int = 1, env: dict | None = None):
+        self.log_path = Path(log_path)
+        self.mongodb_uri = mongodb_uri
+        self.processes = processes
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TMF_") and k != "MONGODB_URI"}
+        env.update({"MONGODB_URI": self.mongodb_uri, "PYTHONUNBUFFERED": "1"}, **self.extra_env)
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tmf_server", "worker", "--processes", str(self.processes)],
+            cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if getattr(self, "_log", None):
+            self._log.close()

@@ -32,6 +32,15 @@ def _refusal(address, allow: tuple[str, ...]) -> str | None:
 
 def check_callback(url: str, allow: tuple[str, ...], resolve: bool = True) -> None:
     """Raises BadRequest unless `url` is an http(s) URL whose host the policy lets the server reach."""
+    allowed_addresses(url, allow, resolve)
+
+
+def allowed_addresses(url: str, allow: tuple[str, ...], resolve: bool = True) -> list:
+    """check_callback, returning the addresses it checked (empty for a host name when resolve is False).
+
+    The dispatcher connects only to these addresses, so a DNS answer that changes between the check and
+    the connection cannot redirect a delivery.
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -46,14 +55,15 @@ def check_callback(url: str, allow: tuple[str, ...], resolve: bool = True) -> No
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
         if not resolve:
-            return
+            return []
         try:
             infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
         except OSError:
             raise BadRequest(f"callback host '{host}' cannot be resolved.", code="invalidCallback") from None
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     for address in addresses:
         reason = _refusal(address, allow)
         if reason:
             raise BadRequest(f"callback '{url}' points to {reason} ({address}); such callbacks are refused "
                              f"unless TMF_CALLBACK_ALLOW permits them.", code="callbackNotAllowed")
+    return addresses

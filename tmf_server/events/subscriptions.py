@@ -5,6 +5,7 @@ import uuid
 
 from tmf_server.errors import BadRequest, NotFound
 from tmf_server.events.callbacks import check_callback
+from tmf_server.events.signing import signing_key
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import build_filter
 from tmf_server.query.params import split_query_string
@@ -45,12 +46,18 @@ class SubscriptionService:
         callback = body["callback"].strip()
         check_callback(callback, self.callback_allow)
         query = body.get("query")
+        secret = body.get("secret") or None
+        if secret is not None:
+            try:
+                signing_key(secret)
+            except ValueError as exc:
+                raise BadRequest(f"secret: {exc}.", code="invalidSecret") from None
         document = {
             "_id": str(uuid.uuid4()),
             "callback": callback,
             "query": query,
             "_filter": self.translate(query),
-            "_secret": body.get("secret") or None,
+            "_secret": secret,
             "_active": True,
             "createdAt": self.clock(),
         }

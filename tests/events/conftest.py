@@ -1,0 +1,71 @@
+"""Fixtures for the dispatcher tests: one embedded engine per module, clean collections, listeners, dispatchers."""
+from __future__ import annotations
+
+import pymongo
+import pytest
+
+from tests.support.listener import Listener
+from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
+from tmf_server.settings import Settings
+from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
+from tmf_server.store.embedded import EmbeddedEngine
+
+# Fast: three retries 0.2, 0.4 and 0.6 s after each failure; a short lease; quick polling.
+FAST = {"callback_allow": ("loopback",), "delivery_schedule": (0.2, 0.4, 0.6), "delivery_timeout": 2.0,
+        "lease_seconds": 5.0, "dispatch_poll_seconds": 0.05, "delivery_concurrency": 4, "db_timeout_ms": 1000}
+
+
+def fast_settings(uri: str, **overrides) -> Settings:
+    return Settings(mongodb_uri=uri, **{**FAST, **overrides})
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    # The engine keeps every database name in one file (docs/mongodb.md), so tests share one and clean it.
+    running = EmbeddedEngine(tmp_path_factory.mktemp("events-engine")).start()
+    yield running
+    # Bounded: the engine sometimes ignores SIGTERM for the whole default 10 s (docs/mongodb.md, "Event delivery").
+    running.stop(timeout=3)
+
+
+@pytest.fixture()
+def db(engine):
+    client = pymongo.MongoClient(engine.uri, tz_aware=True)
+    database = client["tmf656"]
+    for name in (EVENTS, SUBSCRIPTIONS, DELIVERIES):
+        database[name].delete_many({})
+    ensure_indexes(database)
+    yield database
+    client.close()
+
+
+@pytest.fixture()
+def listener_factory():
+    started: list[Listener] = []
+
+    def make(responder=None, *, up: bool = True) -> Listener:
+        listener = Listener(responder)
+        started.append(listener)
+        return listener.up() if up else listener
+
+    yield make
+    for listener in started:
+        listener.down()
+
+
+@pytest.fixture()
+def dispatcher_factory(engine):
+    """Started dispatchers, each with its own MongoClient (like separate processes); all stopped afterwards."""
+    running: list[tuple[Dispatcher, pymongo.MongoClient]] = []
+
+    def make(start: bool = True, name: str | None = None, **overrides) -> Dispatcher:
+        settings = fast_settings(engine.uri, **overrides)
+        client = pymongo.MongoClient(engine.uri, tz_aware=True, serverSelectionTimeoutMS=settings.db_timeout_ms)
+        dispatcher = Dispatcher(client[settings.database], settings, name=name)
+        running.append((dispatcher, client))
+        return dispatcher.start() if start else dispatcher
+
+    yield make
+    for dispatcher, client in running:
+        assert dispatcher.stop(15), f"dispatcher {dispatcher.owner} did not stop"
+        client.close()

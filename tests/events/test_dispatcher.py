@@ -1,0 +1,433 @@
+"""The dispatcher over a real embedded engine and real HTTP receivers: matching, payload, retries, order, parking."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from datetime import datetime
+from types import SimpleNamespace
+
+import flask
+import pytest
+
+from tests.events.factory import add_events, add_subscription, event, wait_for
+from tmf_server.api import admin
+from tmf_server.errors import Conflict, NotFound
+from tmf_server.events.deliveries import DeliveryStore, new_delivery
+from tmf_server.settings import Settings
+from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
+
+STATE = "ServiceProblemStateChangeEvent"
+CREATE = "ServiceProblemCreateEvent"
+CHANGE = "ServiceProblemAttributeValueChangeEvent"
+
+
+def deliveries_of(db, subscription: dict) -> dict[str, dict]:
+    """eventId -> delivery document, for one subscription."""
+    return {d["eventId"]: d for d in db[DELIVERIES].find({"subscriptionId": subscription["_id"]})}
+
+
+def count(db, collection: str, query: dict) -> int:
+    # The count command: count_documents takes another path on the embedded engine (docs/mongodb.md).
+    return int(db.command("count", collection, query=query)["n"])
+
+
+def settled(db) -> bool:
+    """No delivery still owes an attempt and no event awaits fan-out."""
+    return (count(db, DELIVERIES, {"state": {"$in": ["pending", "retrying"]}}) == 0
+            and count(db, EVENTS, {"_fanout": "pending"}) == 0)
+
+
+def verify_signature(secret: str, request) -> bool:
+    """Standard Webhooks verification, written independently of tmf_server.events.signing."""
+    key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
+    signed = request.headers["webhook-id"].encode() + b"." + request.headers["webhook-timestamp"].encode() + b"." \
+        + request.body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    versions = [part.split(",", 1) for part in request.headers["webhook-signature"].split(" ")]
+    return any(v == "v1" and hmac.compare_digest(sig, expected) for v, sig in versions)
+
+
+def admin_context(db):
+    """A Flask application context in which the admin handlers find the database."""
+    app = flask.Flask("admin-test")
+    app.extensions["tmf_server"] = SimpleNamespace(db=db, settings=Settings())
+    return app.test_request_context("/admin/delivery")
+
+
+def attempt_time(attempt: dict) -> float:
+    return datetime.fromisoformat(attempt["at"]).timestamp()
+
+
+# -- fan-out ------------------------------------------------------------------------------------------------
+
+def test_each_matching_active_subscription_gets_one_delivery_and_no_other_does(db, listener_factory,
+                                                                               dispatcher_factory):
+    e1 = event("P1", 1, 0, CREATE, priority=1, status="acknowledged", party="C42")
+    e2 = event("P1", 2, 0, STATE, priority=3, status="inProgress")
+    e3 = event("P2", 1, 0, CHANGE, priority=2, status="closed")
+    # Filters in the forms the hub's TMF630 translator writes (over the stored notification).
+    cases = [
+        ({}, [e1, e2, e3]),
+        ({"notification.eventType": STATE}, [e2]),
+        ({"$and": [{"notification.eventType": {"$in": [CREATE, STATE]}},
+                   {"notification.event.serviceProblem.priority": {"$lte": 2}}]}, [e1]),
+        ({"notification.event.serviceProblem.relatedParty": {"$elemMatch": {"id": "C42"}}}, [e1]),
+        ({"notification.event.serviceProblem.status": {"$nin": ["closed"]}}, [e1, e2]),
+        ({"notification.eventType": "ServiceProblemDeleteEvent"}, []),
+    ]
+    receivers = [listener_factory() for _ in cases]
+    subscriptions = [add_subscription(db, r.url, f) for r, (f, _) in zip(receivers, cases)]
+    inactive_receiver = listener_factory()
+    inactive = add_subscription(db, inactive_receiver.url, {}, active=False)
+    add_events(db, e1, e2, e3)
+
+    dispatcher = dispatcher_factory(start=False)
+    for _ in range(20):  # run_once: one fan-out batch and one round of attempts, in this thread
+        dispatcher.run_once()
+        if settled(db):
+            break
+    assert settled(db)
+
+    assert count(db, EVENTS, {"_fanout": "done"}) == 3
+    assert count(db, EVENTS, {"_fanoutToken": {"$exists": True}}) == 0  # the fan-out lease is gone
+    for subscription, receiver, (_filter, expected) in zip(subscriptions, receivers, cases):
+        expected_ids = {e["_id"] for e in expected}
+        mine = deliveries_of(db, subscription)
+        assert set(mine) == expected_ids
+        assert all(d["state"] == "delivered" and d["attemptCount"] == 1 for d in mine.values())
+        assert sorted(receiver.delivered_ids()) == sorted(expected_ids)
+        assert len(receiver.received()) == len(expected_ids)
+    assert deliveries_of(db, inactive) == {} and inactive_receiver.arrivals == 0
+
+    # A repeated fan-out (say a lease expired after the deliveries were written) creates nothing new.
+    db[EVENTS].update_many({}, {"$set": {"_fanout": "pending"}})
+    assert dispatcher.fan_out() == 3
+    assert count(db, DELIVERIES, {}) == sum(len(expected) for _f, expected in cases)
+
+
+# -- payload and headers ------------------------------------------------------------------------------------
+
+def test_the_notification_is_posted_as_is_with_stable_id_timestamp_and_verifiable_signatures(
+        db, listener_factory, dispatcher_factory):
+    keyed, plain, unsigned = listener_factory(), listener_factory(), listener_factory()
+    whsec = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+    add_subscription(db, keyed.url, secret=whsec)
+    add_subscription(db, plain.url, secret="a plain shared secret")
+    add_subscription(db, unsigned.url)
+    [stored] = add_events(db, event("P1", 1))
+    before = int(time.time())
+    dispatcher_factory().wake()
+    for receiver in (keyed, plain, unsigned):
+        wait_for(lambda r=receiver: r.received(), message="the delivery")
+    after = int(time.time())
+
+    for receiver, secret in ((keyed, whsec), (plain, "a plain shared secret"), (unsigned, None)):
+        [request] = receiver.received()
+        assert request.body == json.dumps(stored["notification"]).encode()
+        assert request.json == stored["notification"]
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["webhook-id"] == stored["_id"]
+        assert before <= int(request.headers["webhook-timestamp"]) <= after
+        if secret is None:
+            assert "webhook-signature" not in request.headers
+        else:
+            assert verify_signature(secret, request)
+            assert not verify_signature("a different secret", request)
+
+
+# -- retries ---------------------------------------------------------------------------------------------
+
+def test_a_failing_receiver_gets_the_event_again_with_the_same_webhook_id(db, listener_factory, dispatcher_factory):
+    receiver = listener_factory(lambda _r, seen: (500, {}) if seen < 2 else (200, {}))
+    subscription = add_subscription(db, receiver.url, secret="s3cret")
+    [stored] = add_events(db, event("P1", 1))
+    dispatcher_factory().wake()
+    wait_for(lambda: settled(db), message="delivery")
+
+    requests = receiver.received()
+    assert [r.status for r in requests] == [500, 500, 200]
+    assert {r.webhook_id for r in requests} == {stored["_id"]}
+    assert all(verify_signature("s3cret", r) for r in requests)  # each signed with its own timestamp
+    d = deliveries_of(db, subscription)[stored["_id"]]
+    assert d["state"] == "delivered" and d["attemptCount"] == 3 and "deliveredAt" in d
+    assert [a["statusCode"] for a in d["attempts"]] == [500, 500, 200]
+    assert all(isinstance(a["durationMs"], int) and a["at"] for a in d["attempts"])
+    assert d["attempts"][0]["error"] == "HTTP 500 Internal Server Error"
+    gaps = [b.at - a.at for a, b in itertools.pairwise(requests)]
+    assert gaps[0] >= 0.2 * 0.9 and gaps[1] >= 0.4 * 0.9  # the schedule, jittered by at most 10%
+
+
+def test_a_receiver_down_for_a_while_gets_the_event_once_it_is_back(db, listener_factory, dispatcher_factory):
+    receiver = listener_factory(up=False)
+    subscription = add_subscription(db, receiver.url)
+    [stored] = add_events(db, event("P1", 1))
+    dispatcher_factory(delivery_schedule=(0.3, 0.6, 1.0, 2.0, 4.0)).wake()
+    wait_for(lambda: deliveries_of(db, subscription).get(stored["_id"], {}).get("attemptCount", 0) >= 2,
+             message="two failed attempts")
+    d = deliveries_of(db, subscription)[stored["_id"]]
+    assert d["state"] == "retrying" and "refused" in d["attempts"][0]["error"].lower()
+    assert d["attempts"][0]["statusCode"] is None
+
+    receiver.up()
+    wait_for(lambda: settled(db), message="delivery after the receiver came back")
+    assert receiver.delivered_ids() == [stored["_id"]]
+    assert deliveries_of(db, subscription)[stored["_id"]]["state"] == "delivered"
+
+
+def test_retry_after_is_honoured(db, listener_factory, dispatcher_factory):
+    receiver = listener_factory(lambda _r, seen: (503, {"Retry-After": "2"}) if seen == 0 else (204, {}))
+    subscription = add_subscription(db, receiver.url)
+    [stored] = add_events(db, event("P1", 1))
+    dispatcher_factory().wake()  # the schedule alone would retry after 0.2 s
+    wait_for(lambda: settled(db), message="delivery")
+    first, second = receiver.received()
+    assert second.at - first.at >= 1.95
+    d = deliveries_of(db, subscription)[stored["_id"]]
+    assert d["attempts"][0]["retryAfter"] == "2" and d["state"] == "delivered"
+
+
+def test_410_gone_disables_the_subscription_and_cancels_its_deliveries(db, listener_factory, dispatcher_factory):
+    gone = listener_factory(lambda _r, _n: (410, {}))
+    healthy = listener_factory()
+    subscription = add_subscription(db, gone.url)
+    other = add_subscription(db, healthy.url)
+    events = add_events(db, *(event("P1", v) for v in (1, 2, 3)))
+    dispatcher = dispatcher_factory()
+    dispatcher.wake()
+    wait_for(lambda: settled(db), message="all deliveries settled")
+
+    assert len(gone.received()) == 1  # the first event; the others were not sent
+    stored = db[SUBSCRIPTIONS].find_one({"_id": subscription["_id"]})
+    # not `is False`: the embedded engine reads a boolean written by $set back as 0 (docs/mongodb.md)
+    assert not stored["_active"] and "410" in stored["_disabledReason"] and stored["_disabledAt"]
+    mine = deliveries_of(db, subscription)
+    assert {d["state"] for d in mine.values()} == {"cancelled"}
+    assert mine[events[0]["_id"]]["attempts"][0]["statusCode"] == 410
+    assert healthy.delivered_ids() == [e["_id"] for e in events]  # other subscribers are not affected
+
+    [later] = add_events(db, event("P1", 4))
+    dispatcher.wake()
+    wait_for(lambda: later["_id"] in healthy.delivered_ids(), message="the later event")
+    assert later["_id"] not in deliveries_of(db, subscription) and len(gone.received()) == 1
+    assert other["_id"] in {d["subscriptionId"] for d in db[DELIVERIES].find({"eventId": later["_id"]})}
+
+
+def test_the_last_failure_parks_the_delivery_and_redrive_sends_it_again(db, listener_factory, dispatcher_factory):
+    answer = {"status": 500}
+    receiver = listener_factory(lambda _r, _n: (answer["status"], {}))
+    subscription = add_subscription(db, receiver.url)
+    [stored] = add_events(db, event("P1", 1))
+    dispatcher = dispatcher_factory()
+    dispatcher.wake()
+    delivery_id = f"{stored['_id']}:{subscription['_id']}"
+    wait_for(lambda: deliveries_of(db, subscription).get(stored["_id"], {}).get("state") == "parked",
+             message="parking")
+    parked = deliveries_of(db, subscription)[stored["_id"]]
+    assert parked["attemptCount"] == 4 and len(receiver.received()) == 4  # the first attempt and 3 retries
+    assert parked["reason"].startswith("gave up after 4 failed attempts") and parked["parkedAt"]
+
+    with admin_context(db):
+        listed, status, headers = admin.list_deliveries(state="parked", subscriptionId=subscription["_id"])
+        assert [d["id"] for d in listed] == [delivery_id] and headers["X-Total-Count"] == "1" and status == 200
+        answer["status"] = 204
+        redriven = admin.redrive_delivery(delivery_id)
+        assert redriven["state"] == "pending" and redriven["redriveCount"] == 1
+        dispatcher.wake()
+        wait_for(lambda: settled(db), message="the redriven delivery")
+        shown = admin.get_delivery(delivery_id)
+        assert shown["state"] == "delivered" and shown["attemptCount"] == 5 and len(shown["attempts"]) == 5
+        with pytest.raises(Conflict, match="only a parked delivery"):
+            admin.redrive_delivery(delivery_id)
+        with pytest.raises(NotFound):
+            admin.redrive_delivery("no-such:delivery")
+    assert receiver.delivered_ids() == [stored["_id"]]
+
+
+def test_redrive_of_all_parked_deliveries_of_a_subscription(db, listener_factory, dispatcher_factory):
+    answer = {"status": 500}
+    receiver = listener_factory(lambda _r, _n: (answer["status"], {}))
+    subscription = add_subscription(db, receiver.url)
+    events = add_events(db, event("P1", 1), event("P2", 1), event("P3", 1))
+    dispatcher = dispatcher_factory(delivery_schedule=(0.1,))
+    dispatcher.wake()
+    wait_for(lambda: settled(db), message="parking")
+    assert {d["state"] for d in deliveries_of(db, subscription).values()} == {"parked"}
+    answer["status"] = 200
+    with admin_context(db):
+        assert admin.redrive_parked(subscription["_id"]) == {"subscriptionId": subscription["_id"], "redriven": 3}
+    dispatcher.wake()
+    wait_for(lambda: settled(db), message="redriven deliveries")
+    assert sorted(receiver.delivered_ids()) == sorted(e["_id"] for e in events)
+
+
+def test_a_refused_callback_is_a_failed_attempt_and_nothing_is_sent(db, listener_factory, dispatcher_factory):
+    receiver = listener_factory()
+    subscription = add_subscription(db, receiver.url)
+    [stored] = add_events(db, event("P1", 1))
+    dispatcher_factory(callback_allow=(), delivery_schedule=(0.1,)).wake()  # loopback no longer allowed
+    wait_for(lambda: settled(db), message="parking")
+    d = deliveries_of(db, subscription)[stored["_id"]]
+    assert d["state"] == "parked" and d["attemptCount"] == 2
+    assert all(a["error"].startswith("callback refused:") for a in d["attempts"])
+    assert receiver.arrivals == 0
+
+
+def test_a_filter_the_database_cannot_run_parks_instead_of_dropping(db, listener_factory, dispatcher_factory):
+    broken, fine = listener_factory(), listener_factory()
+    bad = add_subscription(db, broken.url, {"notification.eventType": {"$bogus": 1}})
+    add_subscription(db, fine.url)
+    [stored] = add_events(db, event("P1", 1))
+    dispatcher_factory().wake()
+    wait_for(lambda: settled(db), message="fan-out")
+    d = deliveries_of(db, bad)[stored["_id"]]
+    assert d["state"] == "parked" and "filter could not run" in d["reason"] and broken.arrivals == 0
+    assert fine.delivered_ids() == [stored["_id"]]
+
+
+def test_deliveries_of_a_deleted_subscription_are_cancelled(db, listener_factory, dispatcher_factory):
+    receiver = listener_factory(up=False)
+    subscription = add_subscription(db, receiver.url)
+    events = add_events(db, *(event("P1", v) for v in (1, 2, 3)))
+    dispatcher_factory(delivery_schedule=(0.3, 0.3, 0.3, 0.3, 5, 5)).wake()
+    wait_for(lambda: any(d["attemptCount"] for d in deliveries_of(db, subscription).values()), message="an attempt")
+    db[SUBSCRIPTIONS].delete_one({"_id": subscription["_id"]})  # DELETE /hub/{id}
+    wait_for(lambda: settled(db), message="cancellation")
+    mine = deliveries_of(db, subscription)
+    assert {d["state"] for d in mine.values()} == {"cancelled"}
+    assert {d["reason"] for d in mine.values()} == {"the subscription was deleted"}
+    assert all(mine[e["_id"]]["attemptCount"] == 0 for e in events[1:])  # the later ones were never sent
+
+
+# -- order -------------------------------------------------------------------------------------------------
+
+def assert_in_order(requests, expected_order: list[str]) -> None:
+    """No event is sent before every earlier one (of the same problem) got its 2xx; each is delivered once."""
+    delivered: list[str] = []
+    for request in requests:
+        position = expected_order.index(request.webhook_id)
+        assert request.webhook_id not in delivered, f"{request.webhook_id} delivered twice"
+        assert delivered == expected_order[:position], \
+            f"{request.webhook_id} sent before {expected_order[len(delivered)]} was delivered"
+        if request.status // 100 == 2:
+            delivered.append(request.webhook_id)
+    assert delivered == expected_order
+
+
+def test_order_per_subscriber_and_problem_holds_under_retries(db, listener_factory, dispatcher_factory):
+    # Every event fails its first attempt; one of them with a Retry-After that holds its chain up for 1 s.
+    def flaky(request, seen):
+        if seen == 0:
+            return 503, ({"Retry-After": "1"} if request.json["description"] == "P2 v2.0" else {})
+        return 200, {}
+
+    flaky_receiver, steady_receiver = listener_factory(flaky), listener_factory()
+    add_subscription(db, flaky_receiver.url)
+    add_subscription(db, steady_receiver.url)
+    chains = {p: [event(p, v, s) for v in (1, 2, 3) for s in ((0, 1) if v == 2 else (0,))] for p in ("P1", "P2", "P3")}
+    # Stored out of order within each problem (as concurrent writers may publish them).
+    add_events(db, *[e for chain in chains.values() for e in reversed(chain)])
+    dispatcher_factory(delivery_concurrency=6).wake()
+    wait_for(lambda: settled(db), 30, message="every delivery")
+    for receiver in (flaky_receiver, steady_receiver):
+        for chain in chains.values():
+            ids = [e["_id"] for e in chain]
+            assert_in_order([r for r in receiver.received() if r.webhook_id in ids], ids)
+    assert len(flaky_receiver.received()) == 2 * len(steady_receiver.received()) == 24
+
+
+def test_a_parked_delivery_does_not_block_later_ones(db, listener_factory, dispatcher_factory):
+    first, second, third = event("P1", 1), event("P1", 2), event("P1", 3)
+    receiver = listener_factory(lambda r, _n: (500, {}) if r.webhook_id == first["_id"] else (200, {}))
+    subscription = add_subscription(db, receiver.url)
+    add_events(db, first, second, third)
+    dispatcher_factory().wake()
+    wait_for(lambda: settled(db), message="parking and delivery")
+    states = {k: d["state"] for k, d in deliveries_of(db, subscription).items()}
+    assert states == {first["_id"]: "parked", second["_id"]: "delivered", third["_id"]: "delivered"}
+    assert [r.webhook_id for r in receiver.received()] == [first["_id"]] * 4 + [second["_id"], third["_id"]]
+
+
+def test_a_delivery_waits_until_earlier_events_of_its_problem_are_fanned_out(db, listener_factory,
+                                                                              dispatcher_factory):
+    receiver = listener_factory()
+    add_subscription(db, receiver.url)
+    earlier, later = event("P1", 1), event("P1", 2)
+    # The earlier event is held by a dispatcher that died while fanning it out: its lease runs 1.5 s more.
+    earlier.update({"_fanoutToken": "dead", "_fanoutOwner": "dead/1/x",
+                    "_fanoutUntil": int(time.time() * 1000) + 1500})
+    add_events(db, earlier, later)
+    dispatcher_factory().wake()
+    wait_for(lambda: settled(db), message="both deliveries")
+    assert receiver.delivered_ids() == [earlier["_id"], later["_id"]]
+
+
+# -- leases ------------------------------------------------------------------------------------------------
+
+def test_the_lease_of_a_dispatcher_that_died_mid_delivery_expires_and_another_takes_over(
+        db, listener_factory, dispatcher_factory):
+    receiver = listener_factory()
+    subscription = add_subscription(db, receiver.url)
+    [stored] = add_events(db, event("P1", 1))
+    ghost = dispatcher_factory(start=False, name="ghost", lease_seconds=1.5)
+    ghost.fan_out()
+    [claimed], _busy = ghost.claim_due(1)  # ... and then its process dies without sending or releasing
+    survivor = dispatcher_factory(name="survivor")
+    survivor.wake()
+    wait_for(lambda: settled(db), message="the takeover")
+    [attempt] = deliveries_of(db, subscription)[stored["_id"]]["attempts"]
+    assert attempt["dispatcher"] == survivor.owner
+    assert attempt_time(attempt) * 1000 >= claimed.delivery["leaseUntil"] - 5  # not before the lease ended
+    assert receiver.delivered_ids() == [stored["_id"]]
+
+
+def test_a_stopped_dispatcher_finishes_in_flight_attempts_and_releases_its_claims(db, listener_factory,
+                                                                                  dispatcher_factory):
+    receiver = listener_factory()
+    receiver.hold.clear()  # a slow receiver: attempts stay in flight until released
+    add_subscription(db, receiver.url)
+    events = add_events(db, *(event(f"P{i}", 1) for i in range(6)))
+    # A long lease: anything the first dispatcher kept would hold the second one up for a minute.
+    first = dispatcher_factory(name="first", delivery_concurrency=2, lease_seconds=60)
+    first.wake()
+    wait_for(lambda: receiver.arrivals == 2, message="two attempts in flight")
+
+    outcome = {}
+    stopper = threading.Thread(target=lambda: outcome.setdefault("stopped", first.stop(20)))
+    stopper.start()
+    wait_for(lambda: not first._threads[0].is_alive(), message="the loop to end")
+    receiver.hold.set()  # the attempts in flight complete
+    stopper.join(20)
+    assert outcome["stopped"] is True
+    now = int(time.time() * 1000)
+    assert count(db, DELIVERIES, {"leaseOwner": first.owner}) == 0
+    assert count(db, DELIVERIES, {"leaseUntil": {"$gt": now}}) == 0
+    assert count(db, DELIVERIES, {"state": "delivered"}) == 2
+
+    second = dispatcher_factory(name="second")
+    second.wake()
+    wait_for(lambda: settled(db), 20, message="the rest, promptly")
+    assert sorted(receiver.delivered_ids()) == sorted(e["_id"] for e in events)  # each exactly once
+    assert {d["attempts"][0]["dispatcher"] for d in db[DELIVERIES].find()} == {first.owner, second.owner}
+
+
+def test_attempts_are_stored_as_documents_and_a_stale_read_cannot_claim(db):
+    # $push turns sub-documents into JSON strings on the embedded engine; the store rewrites the array.
+    store = DeliveryStore(db)
+    [stored] = add_events(db, event("P1", 1))
+    store.create_many([new_delivery(stored, "S", 0)])
+    assert store.create_many([new_delivery(stored, "S", 0)]) == 0  # a repeat is harmless
+    delivery_id = f"{stored['_id']}:S"
+    read = store.get(delivery_id)
+    claimed = store.claim(read, "me", 1, 1000)
+    assert store.claim(read, "other", 1, 1000) is None  # one claim wins
+    assert store.complete(claimed, {"state": "retrying"}, {"at": "x", "statusCode": 500}, 2)
+    claimed = store.claim(store.get(delivery_id), "me", 3, 1000)
+    assert store.complete(claimed, {"state": "delivered"}, {"at": "y", "statusCode": 200}, 4)
+    assert store.get(delivery_id)["attempts"] == [{"at": "x", "statusCode": 500}, {"at": "y", "statusCode": 200}]
+    assert store.claim(read, "late", 10_000, 1000) is None  # a stale read cannot claim it again
+    assert store.claim(claimed, "late", 10_000, 1000) is None

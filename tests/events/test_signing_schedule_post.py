@@ -1,0 +1,113 @@
+"""Signatures, the retry schedule and a single HTTP attempt, without a database."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import random
+import time
+from email.utils import formatdate
+
+import pytest
+
+from tmf_server.events import delivery
+from tmf_server.events.schedule import next_delay, parse_retry_after
+from tmf_server.events.signing import sign, signing_key
+
+SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+# -- signatures ------------------------------------------------------------------------------------------
+
+def test_signature_matches_the_standard_webhooks_reference_vector():
+    # The test vector of the Standard Webhooks reference libraries.
+    assert sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                '{"test": 2432232314}') == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_a_secret_without_the_whsec_prefix_is_used_as_utf8_bytes():
+    expected = base64.b64encode(hmac.new("sécret".encode(), b"id.1.{}", hashlib.sha256).digest()).decode()
+    assert sign("sécret", "id", 1, "{}") == "v1," + expected
+    assert signing_key("whsec_" + base64.b64encode(b"\x00\x01key").decode()) == b"\x00\x01key"
+
+
+def test_a_whsec_secret_that_is_not_base64_is_refused():
+    with pytest.raises(ValueError, match="not valid base64"):
+        signing_key("whsec_not*base64")
+
+
+# -- schedule ----------------------------------------------------------------------------------------------
+
+def test_each_failure_waits_its_scheduled_delay_with_ten_percent_jitter_then_parks():
+    rng = random.Random(7)
+    for failures, base in enumerate(SCHEDULE, start=1):
+        delays = [next_delay(failures, SCHEDULE, rng=rng) for _ in range(200)]
+        assert all(0.9 * base <= d <= 1.1 * base for d in delays)
+        assert max(delays) - min(delays) > 0.1 * base  # jittered, not constant
+    assert next_delay(len(SCHEDULE) + 1, SCHEDULE) is None  # after the last attempt: park
+    assert next_delay(1, (0,)) == 0  # never negative
+
+
+def test_retry_after_wins_when_later_and_is_capped():
+    assert next_delay(1, SCHEDULE, retry_after=120) == 120
+    assert 4.5 <= next_delay(1, SCHEDULE, retry_after=1) <= 5.5  # the schedule is later
+    assert next_delay(1, SCHEDULE, retry_after=10 ** 9, max_retry_after=3600) == 3600
+    assert next_delay(len(SCHEDULE) + 1, SCHEDULE, retry_after=5) is None
+
+
+def test_retry_after_is_read_as_seconds_or_http_date():
+    now = time.time()
+    assert parse_retry_after("30", now) == 30
+    assert 59 <= parse_retry_after(formatdate(now + 60, usegmt=True), now) <= 61
+    assert parse_retry_after(formatdate(now - 60, usegmt=True), now) == 0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("-5", now) is None
+
+
+# -- one HTTP attempt ----------------------------------------------------------------------------------
+
+HEADERS = {"webhook-id": "e1", "webhook-timestamp": "1"}
+
+
+def test_a_2xx_is_delivered(listener_factory):
+    receiver = listener_factory()
+    result = delivery.post(receiver.url, '{"a": 1}', HEADERS, 2.0, ("loopback",))
+    assert result.delivered and result.status == 204 and result.error is None
+    [request] = receiver.received()
+    assert request.body == b'{"a": 1}' and request.headers["content-type"] == "application/json"
+
+
+def test_a_failed_response_is_a_value_with_its_retry_after(listener_factory):
+    receiver = listener_factory(lambda _r, _n: (503, {"Retry-After": "7"}))
+    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ("loopback",))
+    assert not result.delivered and result.status == 503 and result.retry_after == "7"
+    assert result.error.startswith("HTTP 503") and result.response == "ok"
+
+
+def test_redirects_are_not_followed(listener_factory):
+    receiver = listener_factory(lambda _r, _n: (302, {"Location": "http://127.0.0.1:1/elsewhere"}))
+    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ("loopback",))
+    assert not result.delivered and result.status == 302 and len(receiver.received()) == 1
+
+
+def test_a_receiver_that_is_not_listening_is_an_error_value(listener_factory):
+    receiver = listener_factory(up=False)
+    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ("loopback",))
+    assert result.status is None and "refused" in result.error.lower()
+
+
+def test_the_callback_policy_is_checked_at_delivery_time(listener_factory):
+    receiver = listener_factory()
+    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ())  # loopback not allowed
+    assert result.status is None and result.error.startswith("callback refused:") and "loopback" in result.error
+    assert receiver.arrivals == 0
+
+
+def test_the_timeout_bounds_the_whole_attempt(listener_factory):
+    receiver = listener_factory()
+    receiver.hold.clear()  # the receiver accepts the request and never answers
+    started = time.monotonic()
+    result = delivery.post(receiver.url, "{}", HEADERS, 0.5, ("loopback",))
+    assert result.status is None and result.error == "timed out after 0.5 s"
+    assert time.monotonic() - started < 5  # bounded by the timeout, not by the receiver

@@ -1,0 +1,56 @@
+"""/admin/delivery operations (openapi/admin.yaml): list and read deliveries, redrive parked ones."""
+from __future__ import annotations
+
+import time
+
+import flask
+
+from tmf_server.api.context import raw_query_string, services
+from tmf_server.api.paging import page_headers
+from tmf_server.errors import BadRequest, Conflict, NotFound
+from tmf_server.events.deliveries import DeliveryStore, representation
+
+
+def _store() -> DeliveryStore:
+    return DeliveryStore(services().db)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def list_deliveries(state=None, subscriptionId=None, eventId=None, problemId=None, offset=0, limit=None):
+    settings = services().settings
+    limit = settings.default_limit if limit is None else limit
+    if limit > settings.max_limit:
+        raise BadRequest(f"limit must be at most {settings.max_limit}.", code="invalidLimit")
+    query = {key: value for key, value in (("state", state), ("subscriptionId", subscriptionId),
+                                           ("eventId", eventId), ("problemId", problemId)) if value is not None}
+    store = _store()
+    items = [representation(d) for d in store.find(query, offset, limit)]
+    status, headers = page_headers(flask.request.base_url, raw_query_string(), offset, limit, len(items),
+                                   store.count(query))
+    return items, status, headers
+
+
+def get_delivery(id):
+    found = _store().get(id)
+    if found is None:
+        raise NotFound(f"No delivery with id '{id}'.")
+    return representation(found)
+
+
+def redrive_delivery(id):
+    store = _store()
+    redriven = store.redrive(id, _now_ms())
+    if redriven is None:
+        found = store.get(id)
+        if found is None:
+            raise NotFound(f"No delivery with id '{id}'.")
+        raise Conflict(f"Delivery '{id}' is {found['state']}; only a parked delivery can be redriven.",
+                       code="deliveryNotParked")
+    return representation(redriven)
+
+
+def redrive_parked(subscriptionId):
+    return {"subscriptionId": subscriptionId, "redriven": _store().redrive_parked(subscriptionId, _now_ms())}

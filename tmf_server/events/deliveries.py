@@ -1,0 +1,190 @@
+"""pymongo access to the delivery collection (one document per event and subscription): the only code that queries it."""
+from __future__ import annotations
+
+import uuid
+
+import pymongo
+
+from tmf_server.events.schedule import utc_iso
+from tmf_server.store.database import DELIVERIES
+
+PENDING, RETRYING, DELIVERED, PARKED, CANCELLED = "pending", "retrying", "delivered", "parked", "cancelled"
+STATES = (PENDING, RETRYING, DELIVERED, PARKED, CANCELLED)
+UNFINISHED = [PENDING, RETRYING]  # the states that still owe an attempt (and block later events of the chain)
+
+INDEXES = [  # none compound with _id: the embedded engine then rejects every insert (docs/mongodb.md)
+    [("state", pymongo.ASCENDING), ("nextAttemptAt", pymongo.ASCENDING)],
+    [("subscriptionId", pymongo.ASCENDING), ("problemId", pymongo.ASCENDING)],
+    [("problemId", pymongo.ASCENDING)],
+    [("eventId", pymongo.ASCENDING)],
+    [("createdAt", pymongo.DESCENDING)],
+]
+
+
+def delivery_id(event_id: str, subscription_id: str) -> str:
+    return f"{event_id}:{subscription_id}"
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def new_delivery(event: dict, subscription_id: str, now_ms: int, state: str = PENDING,
+                 reason: str | None = None) -> dict:
+    """The delivery document of one stored event for one subscription."""
+    stamp = utc_iso(now_ms / 1000)
+    document = {
+        "_id": delivery_id(event["_id"], subscription_id),
+        "eventId": event["_id"], "subscriptionId": subscription_id, "eventType": event.get("eventType"),
+        "eventTime": event.get("eventTime"), "problemId": event["_problemId"],
+        "problemVersion": event["_problemVersion"], "seq": event["_seq"],
+        "state": state, "reason": reason, "createdAt": stamp, "updatedAt": stamp,
+        # Times the dispatcher compares are integer epoch milliseconds: the embedded engine compares
+        # date strings only to the second (docs/mongodb.md).
+        "nextAttemptAt": now_ms, "attemptCount": 0, "failures": 0, "attempts": [], "redriveCount": 0,
+        # leaseToken changes with every claim, completion, release and redrive: a write conditioned on the
+        # token it read succeeds only when nobody else wrote in between. Never null (see docs/mongodb.md).
+        "leaseToken": new_token(), "leaseOwner": None, "leaseUntil": 0,
+    }
+    if state == PARKED:
+        document["parkedAt"] = stamp
+    return document
+
+
+def representation(document: dict) -> dict:
+    """The delivery as the admin API shows it (times as date-time strings, lease only while held)."""
+    shown = {"id": document["_id"]}
+    for key in ("eventId", "subscriptionId", "eventType", "eventTime", "problemId", "problemVersion", "seq",
+                "state", "reason", "createdAt", "updatedAt", "deliveredAt", "parkedAt", "cancelledAt",
+                "attemptCount", "redriveCount"):
+        if document.get(key) is not None:
+            shown[key] = document[key]
+    if document.get("state") in UNFINISHED:
+        shown["nextAttemptAt"] = utc_iso(document["nextAttemptAt"] / 1000)
+        if document.get("leaseOwner"):
+            shown["leaseOwner"] = document["leaseOwner"]
+            shown["leaseUntil"] = utc_iso(document["leaseUntil"] / 1000)
+    shown["attempts"] = [{k: v for k, v in attempt.items() if v is not None}
+                         for attempt in document.get("attempts", [])]
+    return shown
+
+
+class DeliveryStore:
+    def __init__(self, db):
+        self.db = db
+        self.collection = db[DELIVERIES]
+
+    def ensure_indexes(self) -> None:
+        for keys in INDEXES:
+            self.collection.create_index(keys)
+
+    # -- fan-out --------------------------------------------------------------------------------------
+
+    def create_many(self, documents: list[dict]) -> int:
+        """Inserts the deliveries that do not exist yet (the _id is the (event, subscription) pair)."""
+        if not documents:
+            return 0
+        try:
+            return len(self.collection.insert_many(documents, ordered=False).inserted_ids)
+        except pymongo.errors.BulkWriteError as exc:
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise
+            return exc.details.get("nInserted", 0)
+
+    # -- choosing and claiming ------------------------------------------------------------------------
+
+    def due(self, now_ms: int, limit: int) -> list[dict]:
+        """Unfinished deliveries whose time has come and that nobody holds, the longest waiting first."""
+        query = {"state": {"$in": UNFINISHED}, "nextAttemptAt": {"$lte": now_ms}, "leaseUntil": {"$lte": now_ms}}
+        return list(self.collection.find(query).sort([("nextAttemptAt", 1)]).limit(limit))
+
+    def chain_head(self, subscription_id: str, problem_id: str, up_to_version: int) -> dict | None:
+        """The earliest unfinished delivery of one (subscription, problem) chain, up to a problem version."""
+        query = {"subscriptionId": subscription_id, "problemId": problem_id, "state": {"$in": UNFINISHED},
+                 "problemVersion": {"$lte": up_to_version}}
+        found = list(self.collection.find(query).sort([("problemVersion", 1), ("seq", 1)]).limit(1))
+        return found[0] if found else None
+
+    def defer_chain(self, subscription_id: str, problem_id: str, until_ms: int) -> int:
+        """Pending deliveries of a chain wait for its head (they would only be found blocked until then)."""
+        return self.collection.update_many(
+            {"subscriptionId": subscription_id, "problemId": problem_id, "state": PENDING,
+             "nextAttemptAt": {"$lt": until_ms}},
+            {"$set": {"nextAttemptAt": until_ms}}).modified_count
+
+    def promote_next(self, subscription_id: str, problem_id: str, now_ms: int) -> None:
+        """After a chain's head finished: its successor, if pending and deferred, is due now."""
+        found = list(self.collection.find({"subscriptionId": subscription_id, "problemId": problem_id,
+                                           "state": {"$in": UNFINISHED}})
+                     .sort([("problemVersion", 1), ("seq", 1)]).limit(1))
+        if found and found[0]["state"] == PENDING and found[0]["nextAttemptAt"] > now_ms:
+            self.collection.update_one({"_id": found[0]["_id"], "state": PENDING,
+                                        "nextAttemptAt": found[0]["nextAttemptAt"]},
+                                       {"$set": {"nextAttemptAt": now_ms}})
+
+    def claim(self, document: dict, owner: str, now_ms: int, lease_ms: int) -> dict | None:
+        """Takes the lease if nobody wrote the delivery since it was read; the claimed document, or None."""
+        token = new_token()
+        changes = {"leaseToken": token, "leaseOwner": owner, "leaseUntil": now_ms + lease_ms}
+        result = self.collection.update_one(
+            {"_id": document["_id"], "leaseToken": document["leaseToken"], "state": {"$in": UNFINISHED},
+             "leaseUntil": {"$lte": now_ms}},
+            {"$set": changes})
+        return {**document, **changes} if result.modified_count == 1 else None
+
+    def release(self, claimed: dict) -> bool:
+        """Gives a claimed delivery back untouched (its lease ends now)."""
+        return self.collection.update_one(
+            {"_id": claimed["_id"], "leaseToken": claimed["leaseToken"]},
+            {"$set": {"leaseToken": new_token(), "leaseOwner": None, "leaseUntil": 0}}).modified_count == 1
+
+    def complete(self, claimed: dict, changes: dict, attempt: dict | None, now_ms: int) -> bool:
+        """Records the outcome of a claimed delivery and ends the lease; False if the lease was lost.
+
+        Attempts are appended by rewriting the array: `$push` turns sub-documents into JSON strings on the
+        embedded engine (docs/mongodb.md). The lease makes the read-modify-write safe.
+        """
+        update = {**changes, "updatedAt": utc_iso(now_ms / 1000), "leaseToken": new_token(), "leaseOwner": None,
+                  "leaseUntil": 0}
+        if attempt is not None:
+            update["attempts"] = [*claimed.get("attempts", []), attempt]
+            update["attemptCount"] = claimed.get("attemptCount", 0) + 1
+        return self.collection.update_one({"_id": claimed["_id"], "leaseToken": claimed["leaseToken"]},
+                                          {"$set": update}).modified_count == 1
+
+    def cancel_subscription(self, subscription_id: str, reason: str, now_ms: int) -> int:
+        """Every unfinished delivery of a subscription is cancelled (deleted or disabled subscription)."""
+        stamp = utc_iso(now_ms / 1000)
+        return self.collection.update_many(
+            {"subscriptionId": subscription_id, "state": {"$in": UNFINISHED}},
+            {"$set": {"state": CANCELLED, "reason": reason, "cancelledAt": stamp, "updatedAt": stamp}}).modified_count
+
+    # -- admin ----------------------------------------------------------------------------------------
+
+    def get(self, delivery_id_: str) -> dict | None:
+        return self.collection.find_one({"_id": delivery_id_})
+
+    def find(self, query: dict, offset: int, limit: int) -> list[dict]:
+        return list(self.collection.find(query).sort([("createdAt", -1), ("_id", 1)]).skip(offset).limit(limit))
+
+    def count(self, query: dict) -> int:
+        # The count command, not count_documents: the embedded engine runs the latter's aggregation slowly.
+        return int(self.db.command("count", DELIVERIES, query=query)["n"])
+
+    def redrive(self, delivery_id_: str, now_ms: int) -> dict | None:
+        """A parked delivery starts a fresh schedule (pending, due now); None if it was not parked."""
+        result = self.collection.update_one({"_id": delivery_id_, "state": PARKED}, self._redrive_update(now_ms))
+        return self.get(delivery_id_) if result.modified_count == 1 else None
+
+    def redrive_parked(self, subscription_id: str, now_ms: int) -> int:
+        """Every parked delivery of one subscription starts a fresh schedule; how many did."""
+        return self.collection.update_many({"subscriptionId": subscription_id, "state": PARKED},
+                                           self._redrive_update(now_ms)).modified_count
+
+    @staticmethod
+    def _redrive_update(now_ms: int) -> dict:
+        return {"$set": {"state": PENDING, "reason": None, "failures": 0, "nextAttemptAt": now_ms,
+                         "leaseToken": new_token(), "leaseOwner": None, "leaseUntil": 0,
+                         "updatedAt": utc_iso(now_ms / 1000)},
+                "$unset": {"parkedAt": ""},
+                "$inc": {"redriveCount": 1}}
