@@ -5,6 +5,7 @@ import pytest
 
 from tests.support.client import Api
 from tests.support.contract import Contract
+from tests.support.listener import Listener
 from tests.support.server import ServerProcess
 
 
@@ -24,3 +25,18 @@ def server(tmp_path_factory):
 @pytest.fixture()
 def api(server, contract) -> Api:
     return Api(server.base_url, contract)
+
+
+@pytest.fixture()
+def listener_factory():
+    """Real webhook receivers on loopback; all stopped afterwards."""
+    started: list[Listener] = []
+
+    def make(responder=None, *, up: bool = True) -> Listener:
+        listener = Listener(responder)
+        started.append(listener)
+        return listener.up() if up else listener
+
+    yield make
+    for listener in started:
+        listener.down()

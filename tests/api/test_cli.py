@@ -1,5 +1,5 @@
 """`tmf-server serve` with several worker processes sharing one embedded engine."""
-from tests.api.test_database_faults import wait_for
+from tests.support.polling import wait_for
 from tests.support.client import Api
 from tests.support.server import ServerProcess
 

@@ -1,23 +1,13 @@
 """The database going away, coming back, a crash and a restart: data survives, errors stay TMF Errors."""
-import time
 from pathlib import Path
 
 import pymongo
 import pytest
 
+from tests.support.polling import wait_for
 from tests.support.client import Api, report
 from tests.support.server import ServerProcess
 from tmf_server.store.embedded import EmbeddedEngine
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.test_notifications import FAST, subscribe, wait_for
+from tests.api.test_notifications import FAST, subscribe
+from tests.support.polling import wait_for
 from tests.support.listener import Listener
 from tests.support.client import Api, report
 from tests.support.server import ServerProcess, WorkerProcess

@@ -1,4 +1,4 @@
-"""Hub listeners (real HTTP servers on loopback) receive every event of the server, reliably."""
+"""Hub listener_factory (real HTTP servers on loopback) receive every event of the server, reliably."""
 from __future__ import annotations
 
 import base64
@@ -9,37 +9,13 @@ import uuid
 
 import pytest
 
-from tests.support.listener import Listener
+from tests.support.polling import wait_for
 from tests.support.client import Api, report
 from tests.support.server import ServerProcess
 
 # Delivery settings of every server these tests start: fast retries, loopback callbacks allowed.
 FAST = {"TMF_CALLBACK_ALLOW": "loopback", "TMF_DELIVERY_SCHEDULE": "0.1,0.2,0.4,0.8,1.6,3.2",
         "TMF_DISPATCH_POLL": "0.05", "TMF_LEASE_SECONDS": "10", "TMF_DELIVERY_TIMEOUT": "5"}
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
-@pytest.fixture()
-def listeners():
-    started: list[Listener] = []
-
-    def make(responder=None, up: bool = True) -> Listener:
-        listener = Listener(responder)
-        started.append(listener)
-        return listener.up() if up else listener
-
-    yield make
-    for listener in started:
-        listener.down()
 
 
 def subscribe(api: Api, callback: str, query: str | None = None, secret: str | None = None) -> str:
@@ -68,10 +44,10 @@ def fast_server(tmp_path_factory, contract):
     process.stop()
 
 
-def test_each_change_reaches_matching_subscribers_only(fast_server, listeners):
+def test_each_change_reaches_matching_subscribers_only(fast_server, listener_factory):
     _server, api = fast_server
     tag = f"cat-{uuid.uuid4().hex[:8]}"
-    creates_only, everything, other = listeners(), listeners(), listeners()
+    creates_only, everything, other = listener_factory(), listener_factory(), listener_factory()
     subscribe(api, creates_only.url, f"eventType=ServiceProblemCreateEvent&event.serviceProblem.category={tag}")
     subscribe(api, everything.url, f"event.serviceProblem.category={tag}")
     unmatched = subscribe(api, other.url, f"event.serviceProblem.category={tag}-other")
@@ -101,10 +77,10 @@ def test_each_change_reaches_matching_subscribers_only(fast_server, listeners):
     assert deliveries(api, unmatched) == [] and other.received() == []
 
 
-def test_signature_verifies_with_the_secret(fast_server, listeners):
+def test_signature_verifies_with_the_secret(fast_server, listener_factory):
     _server, api = fast_server
     key = b"0123456789abcdef0123456789abcdef"
-    listener = listeners()
+    listener = listener_factory()
     tag = f"sig-{uuid.uuid4().hex[:8]}"
     subscribe(api, listener.url, f"event.serviceProblem.category={tag}", secret="whsec_" + base64.b64encode(key).decode())
     api.created(category=tag)
@@ -114,9 +90,9 @@ def test_signature_verifies_with_the_secret(fast_server, listeners):
     assert f"v1,{expected}" in request.headers["webhook-signature"].split(" ")
 
 
-def test_a_failing_listener_gets_the_event_again_with_the_same_id(fast_server, listeners):
+def test_a_failing_listener_gets_the_event_again_with_the_same_id(fast_server, listener_factory):
     _server, api = fast_server
-    listener = listeners(lambda _request, seen: (500, {}) if seen < 2 else (204, {}))
+    listener = listener_factory(lambda _request, seen: (500, {}) if seen < 2 else (204, {}))
     tag = f"retry-{uuid.uuid4().hex[:8]}"
     subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
     created = api.created(category=tag)
@@ -126,9 +102,9 @@ def test_a_failing_listener_gets_the_event_again_with_the_same_id(fast_server, l
     assert ids == set(record_ids(api, created["id"]))
 
 
-def test_a_listener_that_is_down_gets_the_event_once_it_is_back(fast_server, listeners):
+def test_a_listener_that_is_down_gets_the_event_once_it_is_back(fast_server, listener_factory):
     _server, api = fast_server
-    listener = listeners(up=False)
+    listener = listener_factory(up=False)
     tag = f"down-{uuid.uuid4().hex[:8]}"
     subscription = subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
     created = api.created(category=tag)
@@ -140,10 +116,10 @@ def test_a_listener_that_is_down_gets_the_event_once_it_is_back(fast_server, lis
     assert delivery["attemptCount"] >= 3
 
 
-def test_after_the_last_attempt_a_delivery_is_parked_and_can_be_redriven(fast_server, listeners):
+def test_after_the_last_attempt_a_delivery_is_parked_and_can_be_redriven(fast_server, listener_factory):
     _server, api = fast_server
     healthy = {"now": False}
-    listener = listeners(lambda _request, _seen: (204, {}) if healthy["now"] else (503, {}))
+    listener = listener_factory(lambda _request, _seen: (204, {}) if healthy["now"] else (503, {}))
     tag = f"park-{uuid.uuid4().hex[:8]}"
     subscription = subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
     api.created(category=tag)
@@ -159,10 +135,10 @@ def test_after_the_last_attempt_a_delivery_is_parked_and_can_be_redriven(fast_se
     assert again.status_code == 409 and again.json()["@type"] == "Error"
 
 
-def test_410_gone_ends_the_subscription(fast_server, listeners):
+def test_410_gone_ends_the_subscription(fast_server, listener_factory):
     _server, api = fast_server
-    gone = listeners(lambda _request, _seen: (410, {}))
-    witness = listeners()
+    gone = listener_factory(lambda _request, _seen: (410, {}))
+    witness = listener_factory()
     tag = f"gone-{uuid.uuid4().hex[:8]}"
     subscription = subscribe(api, gone.url, f"event.serviceProblem.category={tag}")
     subscribe(api, witness.url, f"event.serviceProblem.category={tag}")
@@ -175,9 +151,9 @@ def test_410_gone_ends_the_subscription(fast_server, listeners):
     assert len(deliveries(api, subscription)) == 1
 
 
-def test_a_failed_delivery_never_changes_an_api_response(fast_server, listeners):
+def test_a_failed_delivery_never_changes_an_api_response(fast_server, listener_factory):
     _server, api = fast_server
-    listener = listeners(lambda _request, _seen: (500, {}))
+    listener = listener_factory(lambda _request, _seen: (500, {}))
     tag = f"isolated-{uuid.uuid4().hex[:8]}"
     subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
     created = api.create(report(category=tag))

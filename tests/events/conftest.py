@@ -4,7 +4,6 @@ from __future__ import annotations
 import pymongo
 import pytest
 
-from tests.support.listener import Listener
 from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
 from tmf_server.settings import Settings
 from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
@@ -37,20 +36,6 @@ def db(engine):
     ensure_indexes(database)
     yield database
     client.close()
-
-
-@pytest.fixture()
-def listener_factory():
-    started: list[Listener] = []
-
-    def make(responder=None, *, up: bool = True) -> Listener:
-        listener = Listener(responder)
-        started.append(listener)
-        return listener.up() if up else listener
-
-    yield make
-    for listener in started:
-        listener.down()
 
 
 @pytest.fixture()

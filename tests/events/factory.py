@@ -1,7 +1,8 @@
 """Stored events and hub subscriptions in the shapes of the data contract, and a bounded wait."""
 from __future__ import annotations
 
-import time
+from tests.support.polling import wait_for  # noqa: F401 (the event tests import it from here)
+
 import uuid
 
 from tmf_server.store.database import EVENTS, SUBSCRIPTIONS
@@ -39,15 +40,3 @@ def add_subscription(db, callback: str, filter_: dict | None = None, **options) 
     document = subscription(callback, filter_, **options)
     db[SUBSCRIPTIONS].insert_one(document)
     return document
-
-
-def wait_for(condition, timeout: float = 20.0, message: str = "condition"):
-    """Polls `condition` until it returns something truthy (returned) or fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}; last value: {last!r}")
