@@ -15,10 +15,10 @@ REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 412: "Precondi
 
 # TMF656 R18.5 user guide: the ServiceProblem state machine (expected behaviour, written out independently).
 LIFECYCLE = {
-    "acknowledged": {"inProgress", "rejected", "cancelled"},
+    "acknowledged": {"inProgress", "pending", "rejected", "cancelled"},
     "inProgress": {"held", "pending", "resolved", "cancelled"},
     "held": {"inProgress", "cancelled"},
-    "pending": {"inProgress", "cancelled"},
+    "pending": {"acknowledged", "inProgress", "cancelled"},
     "resolved": {"closed", "acknowledged"},
     "rejected": set(),
     "closed": set(),

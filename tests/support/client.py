@@ -22,6 +22,9 @@ def report(**overrides) -> dict:
         "originatorParty": {"id": "C42", "name": "Jane Customer", "@referredType": "Individual"},
         "relatedParty": [{"id": "C42", "role": "customer", "@referredType": "Individual"}],
         "affectedService": [{"id": "svc-broadband-42", "name": "Fibre 500"}],
+        # The symptom and the time window: with the customer and the service, the report is actionable.
+        "characteristic": [{"name": "metric", "value": "downlinkThroughput"},
+                           {"name": "degradationStart", "value": "2026-11-20T18:00:00Z"}],
     }
     body.update(overrides)
     return body

@@ -7,6 +7,7 @@ STATUSES = ["acknowledged", "rejected", "pending", "held", "inProgress", "resolv
 # The TMF656 R18.5 lifecycle, written out independently of the module under test.
 ALLOWED = {
     ("acknowledged", "inProgress"), ("acknowledged", "rejected"), ("acknowledged", "cancelled"),
+    ("acknowledged", "pending"), ("pending", "acknowledged"),  # not yet actionable <-> actionable
     ("inProgress", "held"), ("inProgress", "pending"), ("inProgress", "resolved"), ("inProgress", "cancelled"),
     ("held", "inProgress"), ("held", "cancelled"), ("pending", "inProgress"), ("pending", "cancelled"),
     ("resolved", "closed"), ("resolved", "acknowledged"),

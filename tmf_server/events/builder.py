@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from tmf_server.problems.information import missing_information
+
 DOMAIN = "ServiceProblemManagement"
 CREATE = "ServiceProblemCreateEvent"
 ATTRIBUTE_VALUE_CHANGE = "ServiceProblemAttributeValueChangeEvent"
@@ -56,8 +58,12 @@ def notification(event_type: str, problem: dict, change: Change, *, title: str, 
 def events_for_change(before: dict | None, after: dict | None, change: Change) -> list[dict]:
     """The notifications for one change: before None is a create, after None a delete."""
     if before is None:
-        return [notification(CREATE, after, change, title="ServiceProblem created",
-                             description=f"ServiceProblem {after['id']} created in status {after.get('status')}")]
+        events = [notification(CREATE, after, change, title="ServiceProblem created",
+                               description=f"ServiceProblem {after['id']} created in status {after.get('status')}")]
+        missing = missing_information(after) if after.get("status") == "pending" else []
+        if missing:
+            events.append(information_required(after, missing, change))
+        return events
     if after is None:
         return [notification(DELETE, before, change, title="ServiceProblem deleted",
                              description=f"ServiceProblem {before['id']} deleted")]

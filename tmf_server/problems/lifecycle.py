@@ -8,10 +8,11 @@ from tmf_server.errors import BadRequest, Conflict
 INITIAL_STATUS = "acknowledged"
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "acknowledged": frozenset({"inProgress", "rejected", "cancelled"}),
+    # pending <-> acknowledged: received but not yet actionable (information missing; TMF656's "submitted").
+    "acknowledged": frozenset({"inProgress", "pending", "rejected", "cancelled"}),
     "inProgress": frozenset({"held", "pending", "resolved", "cancelled"}),
     "held": frozenset({"inProgress", "cancelled"}),
-    "pending": frozenset({"inProgress", "cancelled"}),
+    "pending": frozenset({"acknowledged", "inProgress", "cancelled"}),
     "resolved": frozenset({"closed", "acknowledged"}),  # back to acknowledged: the originator reopens it
     "rejected": frozenset(),
     "closed": frozenset(),

@@ -1,4 +1,4 @@
-"""ServiceProblem use cases: create, read, list, patch, delete."""
+"""ServiceProblem use cases: create, read, update (the one read-modify-write), patch, delete."""
 from __future__ import annotations
 
 import copy
@@ -9,6 +9,7 @@ from typing import Callable
 
 from tmf_server.errors import NotFound, PreconditionFailed
 from tmf_server.problems import lifecycle
+from tmf_server.problems.information import REQUIRED_PREFIX, awaiting_information, missing_information
 from tmf_server.problems.patching import JSON_PATCH, json_patch, merge_patch, touched_attributes
 from tmf_server.events.builder import Change
 from tmf_server.store.documents import to_api
@@ -52,8 +53,8 @@ class ServiceProblemService:
         self.settings = settings
         self.clock = clock
 
-    def _change(self, correlation_id: str | None) -> Change:
-        now = self.clock()
+    def _change(self, correlation_id: str | None, now: str | None = None) -> Change:
+        now = now or self.clock()
         return Change(now, correlation_id) if correlation_id else Change(now)
 
     def create(self, body: dict, href_base: str, correlation_id: str | None = None) -> Stored:
@@ -74,6 +75,12 @@ class ServiceProblemService:
         representation.setdefault("@type", "ServiceProblem")
         representation.setdefault("affectedNumberOfServices", len(body.get("affectedService", [])))
         representation.setdefault("responsibleParty", dict(self.settings.responsible_party))
+        missing = missing_information(representation)
+        if missing:  # received, not yet actionable: ask for what is missing (an InformationRequired event)
+            reason = REQUIRED_PREFIX + ", ".join(missing)
+            representation["status"] = "pending"
+            representation["statusChangeReason"] = reason
+            representation.setdefault("trackingRecord", []).append(self._tracking(reason, now))
         self.rules.normalise_dates(representation)
         self.repository.insert(representation, change)
         return Stored(representation, 1)
@@ -84,33 +91,62 @@ class ServiceProblemService:
             raise NotFound(f"No ServiceProblem with id '{problem_id}'.")
         return Stored(to_api(document), document["_version"], document)
 
-    def patch(self, problem_id: str, kind: str, body, if_match: str | None = None,
-              correlation_id: str | None = None) -> Stored:
-        check_keys(body)  # anywhere in the body, even under null (merge) or in a `test` value (JSON Patch)
-        touched = touched_attributes(kind, body)
-        self.rules.check_patch_targets(touched)
+    def _tracking(self, description: str, now: str) -> dict:
+        return {"id": str(uuid.uuid4()), "description": description, "time": now,
+                "systemId": self.settings.system_id, "@type": "TrackingRecord"}
+
+    def update(self, problem_id: str, change: Callable[[dict], None], *, correlation_id: str | None = None,
+               tracking: str | None = None, if_match: str | None = None,
+               reason_given: Callable[[dict, dict], bool] | None = None) -> Stored:
+        """The one read-modify-write of a report: `change` mutates a copy of the representation (it may raise
+        an ApiError to refuse); the result is validated, lifecycle rules apply, and it is written against the
+        version it was read at (re-read and re-applied when another write came first)."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = self.get(problem_id)
             if not _matches(if_match, current.version):
                 raise PreconditionFailed(f"ServiceProblem '{problem_id}' is at ETag {current.etag}, "
                                          f"not {if_match}.")
             before = current.representation
-            after = json_patch(before, body) if kind == JSON_PATCH else merge_patch(before, body)
+            after = copy.deepcopy(before)
+            change(after)
             self.rules.check_result(after)
             self.rules.normalise_dates(after)  # before comparing: a date restated in another form is no change
             if after == before:
                 return current
-            change = self._change(correlation_id)
-            after["lastUpdate"] = change.time
+            now = self.clock()
+            after["lastUpdate"] = now
+            if tracking:
+                after.setdefault("trackingRecord", []).append(self._tracking(tracking, now))
+            supplied = after.get("status") == before.get("status") and awaiting_information(after) \
+                and not missing_information(after)
+            if supplied:  # the missing information arrived: the report is now actionable
+                after["status"], after["statusChangeReason"] = "acknowledged", "information supplied"
             if after.get("status") != before.get("status"):
-                lifecycle.apply_status_change(after, before["status"], change.time, self.settings.system_id,
-                                              reason_given="statusChangeReason" in touched)
-            version = self.repository.replace(current.document, after, change)
+                given = supplied or (reason_given(before, after) if reason_given else
+                                     after.get("statusChangeReason") != before.get("statusChangeReason"))
+                lifecycle.apply_status_change(after, before["status"], now, self.settings.system_id,
+                                              reason_given=given)
+            version = self.repository.replace(current.document, after, self._change(correlation_id, now))
             if version is not None:
                 return Stored(after, version)
-            # Another writer won the race: re-read and apply the patch to its result.
-        raise PreconditionFailed(f"ServiceProblem '{problem_id}' kept changing; the patch was not applied. Retry.",
+            # Another writer won the race: re-read and apply the change to its result.
+        raise PreconditionFailed(f"ServiceProblem '{problem_id}' kept changing; the change was not applied. Retry.",
                                  code="concurrentModification")
+
+    def patch(self, problem_id: str, kind: str, body, if_match: str | None = None,
+              correlation_id: str | None = None) -> Stored:
+        check_keys(body)  # anywhere in the body, even under null (merge) or in a `test` value (JSON Patch)
+        touched = touched_attributes(kind, body)
+        self.rules.check_patch_targets(touched)
+
+        def apply(representation: dict) -> None:
+            patched = json_patch(representation, body) if kind == JSON_PATCH else merge_patch(representation, body)
+            if patched is not representation:  # an empty JSON Patch returns its target
+                representation.clear()
+                representation.update(patched)
+
+        return self.update(problem_id, apply, correlation_id=correlation_id, if_match=if_match,
+                           reason_given=lambda _before, _after: "statusChangeReason" in touched)
 
     def delete(self, problem_id: str, if_match: str | None = None, correlation_id: str | None = None) -> None:
         for _attempt in range(MAX_WRITE_ATTEMPTS):

@@ -49,8 +49,28 @@ class EmbeddedEngine:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
+    def _clear_stale_pid_file(self) -> None:
+        """The engine refuses to start while its pid file names a process that exists, even a zombie left
+        by a crashed server whose children nobody reaped; only a live engine on this data keeps the file."""
+        pid_file = self.data_dir / "engine.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                engine = b"nx-27017" in cmdline.read()
+        except OSError:
+            state, engine = "gone", False
+        if engine and state != "Z":
+            raise RuntimeError(f"an embedded engine (pid {pid}) already serves {self.data_dir}")
+        pid_file.unlink(missing_ok=True)
+
     def start(self, timeout: float = 30.0) -> "EmbeddedEngine":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._clear_stale_pid_file()
         last_error: Exception | None = None
         for _attempt in range(3):  # the chosen free port can be taken before the engine binds it
             port = self.port or free_port()
