@@ -34,8 +34,4 @@ def missing_information(report: dict) -> list[str]:
 
 def awaiting_information(report: dict) -> bool:
     """Whether the report is pending because information was missing (not pending for another reason)."""
-    if report.get("status") != "pending":
-        return False
-    status_records = [r for r in report.get("trackingRecord", [])
-                      if str(r.get("description", "")).startswith(("status changed", REQUIRED_PREFIX))]
-    return bool(status_records) and status_records[-1]["description"].startswith(REQUIRED_PREFIX)
+    return report.get("status") == "pending" and str(report.get("statusChangeReason", "")).startswith(REQUIRED_PREFIX)
