@@ -29,6 +29,8 @@ from tmf_server.settings import Settings
 from tmf_server.events.dispatcher import Dispatcher
 from tmf_server.events.dispatcher import ensure_indexes as ensure_event_indexes
 from tmf_server.events.outbox import Outbox
+from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
+from tmf_server.intake.service import IntakeService
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
 from tmf_server.store.database import EVENTS, connect, ensure_indexes
 from tmf_server.store.reader import CollectionReader
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "tmf656-v4.yaml"
 ADMIN_SPEC_PATH = SPEC_PATH.with_name("admin.yaml")  # the operators' API of event delivery
+INTAKE_SPEC_PATH = SPEC_PATH.with_name("intake.yaml")  # listeners for other TM Forum systems' events
 
 
 def load_spec(path: Path = SPEC_PATH) -> dict:
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     try:
         ensure_indexes(db)
         ensure_event_indexes(db)
+        ensure_intake_indexes(db)
     except PyMongoError as exc:  # the server still starts; requests answer 503 until the database is back
         log.warning("indexes not ensured, database unreachable: %s", exc)
 
@@ -84,6 +88,7 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
         records=CollectionReader(db, EVENTS), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
         subscriptions=SubscriptionService(db, event_catalog, settings.callback_allow, utc_now),
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
+        intake=IntakeService(db, problems, settings, spec),
     )
 
     @contextlib.asynccontextmanager
@@ -99,8 +104,8 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent), lifespan=lifespan,
                              jsonifier=Jsonifier(json, separators=(",", ":")))
-    admin_spec = load_spec(ADMIN_SPEC_PATH)
-    for document in (spec, admin_spec):
+    extra_specs = [load_spec(path) for path in (ADMIN_SPEC_PATH, INTAKE_SPEC_PATH)]
+    for document in (spec, *extra_specs):
         app.add_api(document, validate_responses=settings.validate_responses, strict_validation=False,
                     validator_map={"parameter": NamedParameterValidator})
     app.app.extensions[EXTENSION_KEY] = services
@@ -109,7 +114,7 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
-    http_errors = errors.make_http_exception_handler(allowed_methods_of(spec, admin_spec))
+    http_errors = errors.make_http_exception_handler(allowed_methods_of(spec, *extra_specs))
     app.add_error_handler(ProblemException, http_errors)
     app.add_error_handler(HTTPException, http_errors)
     app.add_error_handler(ConnectionFailure, errors.make_unavailable_handler(settings.retry_after_seconds))

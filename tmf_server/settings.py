@@ -42,6 +42,9 @@ class Settings:
     lease_seconds: float = 60.0
     max_retry_after: float = 36000.0
     callback_allow: tuple[str, ...] = ()  # "loopback", "private", or CIDRs that callbacks may reach
+    # Intake priority rule (docs/intake.md): the tier x impact matrix as text, and the tier of unknown customers.
+    intake_priority_matrix: str | None = None
+    intake_default_tier: str | None = None
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None, **overrides) -> "Settings":
@@ -50,7 +53,8 @@ class Settings:
         if env.get("MONGODB_URI"):
             values["mongodb_uri"] = env["MONGODB_URI"]
         text = {"TMF_DATABASE": "database", "TMF_HOST": "host", "TMF_PUBLIC_BASE_URL": "public_base_url",
-                "TMF_SYSTEM_ID": "system_id"}
+                "TMF_SYSTEM_ID": "system_id", "TMF_INTAKE_PRIORITY_MATRIX": "intake_priority_matrix",
+                "TMF_INTAKE_DEFAULT_TIER": "intake_default_tier"}
         numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
                    "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
                    "TMF_DB_TIMEOUT_MS": "db_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import flask
 
 from tmf_server.events.subscriptions import SubscriptionService
+from tmf_server.intake.service import IntakeService
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.service import ServiceProblemService
 from tmf_server.query.catalog import AttributeCatalog
@@ -26,6 +27,7 @@ class Services:
     record_catalog: AttributeCatalog
     subscriptions: SubscriptionService
     subscription_catalog: AttributeCatalog
+    intake: IntakeService
 
 
 def services() -> Services:

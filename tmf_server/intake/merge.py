@@ -1,0 +1,194 @@
+"""Pure changes of ServiceProblem representations made by the intake (applied through ServiceProblemService.update):
+appending a notification to an open report, recording a clearing, and the parent of reports with one cause (the
+links between parent and children are then made by the TMF656 ProblemGroup task, tmf_server/problems/tasks.py).
+"""
+from __future__ import annotations
+
+from tmf_server.intake.convert import SYSTEM_ORIGINATED, Conversion, worse
+from tmf_server.intake.priority import raise_only
+
+OPEN_EXCLUDED = ("closed", "cancelled", "rejected", "resolved")  # a report in these statuses is not open
+GROUPED_BY = "groupedBy"  # characteristic of a parent report made by the intake: the common cause's key
+
+# Lists a later notification adds to, and what identifies an entry in each.
+_APPENDED = {
+    "relatedEvent": ("id",),
+    "troubleTicket": ("id",),
+    "underlyingAlarm": ("id",),
+    "slaViolation": ("id",),
+    "externalIdentifier": ("id", "owner", "externalIdentifierType"),
+    "affectedService": ("id",),
+    "affectedResource": ("id",),
+    "relatedEntity": ("id", "@referredType"),
+    "relatedParty": ("id", "role"),
+}
+
+
+class NoLongerOpen(Exception):
+    """The report was closed (or otherwise finished) between finding it and changing it."""
+
+
+def is_open(representation: dict) -> bool:
+    return representation.get("status") not in OPEN_EXCLUDED
+
+
+def problem_ref(representation: dict) -> dict:
+    return {"id": representation["id"], "href": representation["href"], "@referredType": "ServiceProblem"}
+
+
+def _append(representation: dict, name: str, entries) -> None:
+    keys = _APPENDED[name]
+    current = representation.setdefault(name, [])
+    for entry in entries or ():
+        if not any(all(e.get(k) == entry.get(k) for k in keys) for e in current):
+            current.append(entry)
+    if not current:
+        representation.pop(name)
+
+
+def _characteristic(representation: dict, name: str) -> dict | None:
+    return next((c for c in representation.get("characteristic", []) if c.get("name") == name), None)
+
+
+def _set_characteristic(representation: dict, entry: dict) -> None:
+    existing = _characteristic(representation, entry["name"])
+    if existing is None:
+        representation.setdefault("characteristic", []).append(dict(entry))
+    else:
+        existing.clear()
+        existing.update(entry)
+
+
+def _merge_symptom(representation: dict, incoming: list[dict], direction_hint: str | None) -> None:
+    """Missing symptom attributes are filled in; the observed value becomes the worst seen (in the threshold's
+    direction); degradationStart the earliest."""
+    by_name = {c["name"]: c for c in incoming}
+    for entry in incoming:
+        if entry["name"] in ("observedValue", "degradationStart"):
+            continue
+        if _characteristic(representation, entry["name"]) is None:
+            _set_characteristic(representation, entry)
+    direction_entry = _characteristic(representation, "direction")
+    direction = direction_entry["value"] if direction_entry else direction_hint
+    observed = by_name.get("observedValue")
+    if observed is not None:
+        current = _characteristic(representation, "observedValue")
+        if current is None or worse(direction, observed["value"], current.get("value")):
+            _set_characteristic(representation, observed)
+    start = by_name.get("degradationStart")
+    if start is not None:
+        current = _characteristic(representation, "degradationStart")
+        if current is None or str(start["value"]) < str(current.get("value")):
+            _set_characteristic(representation, start)
+
+
+def _raise_priority(representation: dict, body: dict) -> None:
+    if body.get("priority") is None:
+        return
+    before = representation.get("priority")
+    representation["priority"] = raise_only(before, body["priority"])
+    if representation["priority"] != before:  # raised: the impact assessment that raised it replaces the old one
+        for name in ("impactImportanceFactor", "impactPattern"):
+            if name in body:
+                representation[name] = body[name]
+    elif "impactImportanceFactor" not in representation and "impactImportanceFactor" in body:
+        representation["impactImportanceFactor"] = body["impactImportanceFactor"]
+
+
+def append_notification(conversion: Conversion):
+    """The change that appends a degradation notification to an open report."""
+    body = conversion.body
+
+    def change(representation: dict) -> None:
+        if not is_open(representation):
+            raise NoLongerOpen(representation["id"])
+        for name in _APPENDED:
+            if name in body and name != "underlyingProblem":
+                _append(representation, name, body[name])
+        if "affectedService" in representation:
+            representation["affectedNumberOfServices"] = len(representation["affectedService"])
+        _merge_symptom(representation, body.get("characteristic", []), conversion.direction)
+        _raise_priority(representation, body)
+
+    return change
+
+
+def record_event(conversion: Conversion):
+    """The change of a clearing: the clearing event becomes a related event (the tracking record says why)."""
+
+    def change(representation: dict) -> None:
+        if not is_open(representation):
+            raise NoLongerOpen(representation["id"])
+        _append(representation, "relatedEvent", conversion.body.get("relatedEvent"))
+
+    return change
+
+
+# -- grouping under a parent -----------------------------------------------------------------------------------
+
+def _key_refs(key: str) -> dict:
+    kind, _, value = key.partition(":")
+    if kind == "resource":
+        return {"rootCauseResource": [{"id": value, "@referredType": "Resource"}]}
+    if kind == "service":
+        return {"rootCauseService": [{"id": value, "@referredType": "Service"}]}
+    if kind == "alarm":
+        return {"underlyingAlarm": [{"id": value, "@referredType": "Alarm"}]}
+    return {}
+
+
+def parent_body(key: str, children: list[dict], conversion: Conversion, system_id: str) -> dict:
+    """ServiceProblem_Create of the parent of reports of several customers with one cause (`key`)."""
+    customers = []
+    for child in children:
+        customers.extend(p for p in child.get("relatedParty", []) if p.get("role") == "customer")
+    parent: dict = {
+        "category": SYSTEM_ORIGINATED,
+        "priority": min(c.get("priority", 10) for c in children),
+        "description": f"Common cause of the QoS degradation reports of {len(children)} customers ({key})",
+        "reason": f"{conversion.metric or 'QoS'} degradation affecting several customers",
+        "originatorParty": {"id": system_id, "name": system_id, "role": "originator",
+                            "@referredType": "Organization"},
+        "originatingSystem": system_id,
+        "characteristic": [{"name": GROUPED_BY, "value": key, "valueType": "string"}],
+        "relatedEvent": list(conversion.body.get("relatedEvent", [])),
+        **_key_refs(key),
+    }
+    for child in children:
+        for name in ("affectedService", "affectedResource", "underlyingAlarm"):
+            _append(parent, name, child.get(name))
+        _append(parent, "relatedParty", [p for p in child.get("relatedParty", []) if p.get("role") == "customer"])
+        _merge_symptom(parent, [c for c in child.get("characteristic", [])
+                                if c.get("name") in ("metric", "observedValue", "unit", "direction",
+                                                     "degradationStart")], conversion.direction)
+    factors = [int(c["impactImportanceFactor"]) for c in children if str(c.get("impactImportanceFactor", "")).isdigit()]
+    if factors:
+        parent["impactImportanceFactor"] = str(max(factors))
+    parent["impactPattern"] = {"description": f"{len({p['id'] for p in customers})} customers affected by {key}"}
+    if "affectedService" in parent:
+        parent["affectedNumberOfServices"] = len(parent["affectedService"])
+    return parent
+
+
+def adopt_children(children: list[dict], conversion: Conversion):
+    """The change of an existing parent before more children are grouped under it (by the ProblemGroup task):
+    it takes their customers, services, resources and alarms, and their priority if higher."""
+
+    def change(parent: dict) -> None:
+        if not is_open(parent):
+            raise NoLongerOpen(parent["id"])
+        _append(parent, "relatedEvent", conversion.body.get("relatedEvent"))
+        for child in children:
+            for name in ("affectedService", "affectedResource", "underlyingAlarm"):
+                _append(parent, name, child.get(name))
+            _append(parent, "relatedParty", [p for p in child.get("relatedParty", []) if p.get("role") == "customer"])
+            if child.get("priority") is not None:
+                parent["priority"] = raise_only(parent.get("priority"), child["priority"])
+        if "affectedService" in parent:
+            parent["affectedNumberOfServices"] = len(parent["affectedService"])
+        customers = {p["id"] for p in parent.get("relatedParty", []) if p.get("role") == "customer"}
+        pattern = parent.get("impactPattern") or {}
+        parent["impactPattern"] = {**pattern, "description": f"{len(customers)} customers affected by "
+                                   f"{next((c['value'] for c in parent.get('characteristic', []) if c.get('name') == GROUPED_BY), 'a common cause')}"}
+
+    return change

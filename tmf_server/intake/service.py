@@ -1,0 +1,241 @@
+"""Intake of QoS degradation notifications (eTOM 1.3.8.4): validate, store first, convert, then create, append,
+clear or group ServiceProblems, every write through ServiceProblemService (so its events are emitted by the one
+path). docs/intake.md describes the behaviour.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+import jsonschema
+
+from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
+from tmf_server.intake import schemas
+from tmf_server.intake.convert import CLEARED, REJECTED, Context, Conversion, convert
+from tmf_server.intake.merge import (GROUPED_BY, NoLongerOpen, adopt_children, append_notification, is_open, parent_body,
+                                     problem_ref, record_event)
+from tmf_server.intake.priority import PriorityRule
+from tmf_server.intake.repository import IntakeRepository
+from tmf_server.problems.rules import check_keys
+from tmf_server.problems.service import ServiceProblemService, utc_now
+from tmf_server.problems.tasks import ProblemTasks
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("troubleTicket", "alarm", "slaViolation", "event")
+LEASE_MS = 30_000  # how long a request may process one received event before a redelivery may take it over
+LOCK_WAIT_SECONDS = 10.0  # how long a request waits for another one processing the same customer/subject/cause
+RETRY_AFTER = "1"
+
+_SHOWN = ("source", "sourceEventId", "eventType", "receivedAt", "outcome", "reason", "serviceProblem",
+          "parentProblem", "duplicateCount", "lastDuplicateAt", "completedAt")
+
+
+def record_representation(document: dict, record_base: str, *, duplicate: bool = False,
+                          with_payload: bool = False) -> dict:
+    shown = {"id": document["_id"], "href": f"{record_base}/{quote(document['_id'], safe='')}"}
+    shown.update((key, document[key]) for key in _SHOWN if document.get(key) is not None)
+    if duplicate:
+        shown["firstOutcome"] = shown["outcome"]
+        shown["outcome"] = "duplicate"
+        shown["reason"] = (f"already received at {document['receivedAt']}; nothing was done again "
+                           f"(first outcome: {document['outcome']})")
+    if with_payload:
+        shown["payload"] = document.get("payload")
+    return shown
+
+
+def _is_parent(report: dict) -> bool:
+    return any(c.get("name") == GROUPED_BY for c in report.get("characteristic", []))
+
+
+def _customer_of(report: dict) -> str | None:
+    return next((p.get("id") for p in report.get("relatedParty", []) if p.get("role") == "customer"), None)
+
+
+class IntakeService:
+    def __init__(self, db, problems: ServiceProblemService, settings, spec: dict, clock=utc_now):
+        self.repository = IntakeRepository(db)
+        self.problems = problems
+        self.tasks = ProblemTasks(problems)
+        self.settings = settings
+        self.rule = PriorityRule.from_settings(settings)
+        self.clock = clock
+        document = {"components": spec["components"], "$ref": "#/components/schemas/ServiceProblem_Create"}
+        self._create_validator = jsonschema.Draft4Validator(
+            document, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+
+    # -- the one entry point -------------------------------------------------------------------------------
+
+    def receive(self, source: str, payload: dict, *, api_base: str, record_base: str,
+                correlation_id: str | None = None) -> tuple[dict, int]:
+        """Returns (IntakeRecord, HTTP status): 201 when a new report was created, 200 otherwise."""
+        check_keys(payload)  # names MongoDB would read as operators or paths: 400, nothing stored
+        notice = schemas.load(source, payload)
+        record_id = f"{source}:{notice['eventId']}"
+        received_at = self.clock()
+        ctx = Context(received_at, f"{record_base}/{quote(record_id, safe='')}", self.rule)
+        conversion = convert(source, notice, ctx)
+        if conversion.body:
+            self._check_body(conversion.body)  # an event that cannot become a valid report is a 400, nothing stored
+        state, stored = self.repository.store({
+            "_id": record_id, "source": source, "sourceEventId": notice["eventId"],
+            "eventType": notice["eventType"], "receivedAt": received_at, "payload": payload,
+        }, LEASE_MS)
+        if state == "done":
+            return record_representation(stored, record_base, duplicate=True), 200
+        if state == "busy":
+            raise Conflict(f"Event '{notice['eventId']}' from {source} is being processed by another request; "
+                           f"retry shortly.", code="intakeInProgress", headers={"Retry-After": RETRY_AFTER})
+        correlation = correlation_id or notice.get("correlationId") or record_id
+        token = stored["_token"]
+        try:
+            outcome = self._process(conversion, api_base, correlation)
+        except ApiError as error:
+            if error.status in (409, 412, 503):  # transient: let a redelivery try again at once
+                self.repository.abandon(record_id, token)
+                raise
+            log.warning("intake %s rejected: %s", record_id, error.message)
+            outcome = {"outcome": "rejected", "reason": error.message}
+        except Exception:
+            self.repository.abandon(record_id, token)
+            raise
+        outcome["completedAt"] = self.clock()
+        final = self.repository.finish(record_id, token, outcome)
+        return record_representation(final, record_base), 201 if outcome["outcome"] == "created" else 200
+
+    def get(self, record_id: str) -> dict | None:
+        return self.repository.get(record_id)
+
+    def _check_body(self, body: dict) -> None:
+        error = jsonschema.exceptions.best_match(self._create_validator.iter_errors(body))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(report)"
+            raise BadRequest(f"The notification does not make a valid ServiceProblem: {where}: {error.message}",
+                             code="invalidNotification")
+
+    # -- processing ----------------------------------------------------------------------------------------
+
+    def _process(self, conversion: Conversion, api_base: str, correlation: str) -> dict:
+        if conversion.kind == REJECTED:
+            return {"outcome": "rejected", "reason": conversion.reason}
+        if conversion.kind == CLEARED:
+            return self._clear(conversion, correlation)
+        keys = [f"cause:{k}" for k in conversion.group_keys]
+        if conversion.correlatable:
+            keys += [f"report:{conversion.customer}|{kind}:{value}|{conversion.metric}"
+                     for kind, value in conversion.subjects]
+        if conversion.ticket_id:
+            keys.append(f"ticket:{conversion.ticket_id}")
+        owner = self.repository.lock(keys, LEASE_MS, LOCK_WAIT_SECONDS)
+        if owner is None:
+            raise Conflict("Another notification about the same customer, service or cause is being processed; "
+                           "retry shortly.", code="intakeBusy", headers={"Retry-After": RETRY_AFTER})
+        try:
+            return self._degradation(conversion, api_base, correlation)
+        finally:
+            self.repository.unlock(keys, owner)
+
+    def _tracking(self, conversion: Conversion, what: str) -> str:
+        return f"intake: {what} {conversion.event_type} {conversion.event_id} ({conversion.source})"
+
+    def _degradation(self, conversion: Conversion, api_base: str, correlation: str) -> dict:
+        target = None
+        if conversion.ticket_id:
+            target = self.repository.open_report_of_ticket(conversion.ticket_id)
+        if target is None and conversion.correlatable:
+            target = self.repository.open_report(conversion.customer, conversion.subjects, conversion.metric)
+        if target is None and conversion.alarm_id is not None:
+            # The same alarm again: its one open report of this customer, or of no customer yet (it supplies it).
+            candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id)
+                          if not _is_parent(r) and _customer_of(r) in (None, conversion.customer)]
+            target = candidates[0] if len(candidates) == 1 else None
+        problem, outcome = None, "created"
+        if target is not None:
+            try:
+                problem = self.problems.update(target["id"], append_notification(conversion),
+                                               correlation_id=correlation,
+                                               tracking=self._tracking(conversion, "appended")).representation
+                outcome = "merged"
+            except (NoLongerOpen, NotFound):  # closed or deleted since it was found: a new report
+                problem = None
+        if problem is None:
+            problem = self.problems.create(conversion.body, api_base + "/serviceProblem",
+                                           correlation_id=correlation).representation
+        reason = (f"appended to open report {problem['id']}" if outcome == "merged" else
+                  f"report {problem['id']} created in status {problem['status']}")
+        result = {"outcome": outcome, "reason": reason, "serviceProblem": problem_ref(problem),
+                  "_problemId": problem["id"]}
+        parent = self._group(problem, conversion, api_base, correlation)
+        if parent is not None:
+            result["parentProblem"] = problem_ref(parent)
+            result["reason"] += f"; grouped under parent {parent['id']}"
+        return result
+
+    def _clear(self, conversion: Conversion, correlation: str) -> dict:
+        if conversion.alarm_id is not None:
+            reports = self.repository.open_reports_of_alarm(conversion.alarm_id)
+        elif conversion.correlatable:
+            found = self.repository.open_report(conversion.customer, conversion.subjects, conversion.metric)
+            reports = [found] if found else []
+        else:
+            reports = []
+        touched = []
+        for report in reports:
+            try:
+                touched.append(self.problems.update(report["id"], record_event(conversion), correlation_id=correlation,
+                                                    tracking=self._tracking(conversion, conversion.reason + ":"))
+                               .representation)
+            except (NoLongerOpen, NotFound):
+                continue
+        if not touched:
+            return {"outcome": "cleared", "reason": "no open report"}
+        first = touched[0]
+        return {"outcome": "cleared", "serviceProblem": problem_ref(first), "_problemId": first["id"],
+                "reason": f"{conversion.reason}; tracking record added to {len(touched)} open report(s): "
+                          + ", ".join(t["id"] for t in touched)}
+
+    # -- grouping: reports of several customers with one cause -----------------------------------------------
+
+    @staticmethod
+    def _shares(report: dict, key: str) -> bool:
+        kind, _, value = key.partition(":")
+        path = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}.get(kind)
+        return bool(path) and any(entry.get("id") == value for entry in report.get(path, []))
+
+    def _group(self, problem: dict, conversion: Conversion, api_base: str, correlation: str) -> dict | None:
+        """Reports of other customers open for one of this notification's causes (the same alarm, alarmed object or
+        service) are grouped with this one under a parent: an open parent made for one of the causes, or a
+        sibling's parent, or a new one (category system.originated)."""
+        if not conversion.group_keys or not conversion.customer or problem.get("parentProblem"):
+            return None
+        keys = conversion.group_keys
+        parent = self.repository.open_parent(keys)
+        siblings = self.repository.open_siblings(keys, conversion.customer, problem["id"])
+        if parent is None:
+            parent = next((candidate for candidate in (self.repository.get_problem(ref["id"])
+                                                       for sibling in siblings
+                                                       for ref in sibling.get("parentProblem", []))
+                           if candidate is not None and is_open(candidate)), None)
+        if parent is None and not siblings:
+            return None
+        children = [problem] + [s for s in siblings if not s.get("parentProblem")]
+        if parent is not None:
+            try:
+                parent = self.problems.update(parent["id"], adopt_children(children, conversion),
+                                              correlation_id=correlation,
+                                              tracking=self._tracking(conversion, "more reports with this cause:")
+                                              ).representation
+            except NoLongerOpen:  # finished meanwhile: a new parent for the open reports
+                parent = None
+        if parent is None:
+            key = next((k for k in keys if any(self._shares(s, k) for s in siblings)), keys[0])
+            body = parent_body(key, children, conversion, self.settings.system_id)
+            self._check_body(body)
+            parent = self.problems.create(body, api_base + "/serviceProblem", correlation_id=correlation).representation
+        # The links on both sides (parentProblem of each child, underlyingProblem of the parent): the TMF656 task.
+        self.tasks.group({"parentProblem": {"id": parent["id"], "href": parent["href"]},
+                          "childProblem": [{"id": c["id"], "href": c["href"]} for c in children]},
+                         api_base, correlation)
+        return parent
+
