@@ -152,7 +152,12 @@ def make_document(rng: random.Random, index: int) -> dict:
 
 def make_corpus(size: int = CORPUS_SIZE, seed: int = CORPUS_SEED) -> list[dict]:
     rng = random.Random(seed)
-    return [make_document(rng, index) for index in range(size)]
+    corpus = [make_document(rng, index) for index in range(size)]
+    # Ids made only of digits (numeric customer and alarm ids are common): every 7th party gets one.
+    for index, document in enumerate(corpus):
+        if index % 7 == 0 and document.get("relatedParty"):
+            document["relatedParty"][0]["id"] = f"470{index % 3}"
+    return corpus
 
 
 CORPUS = make_corpus()
@@ -325,6 +330,9 @@ FILTER_SHAPES: list[Shape] = [
     Shape("relatedParty.role=customer,Customer"), Shape("relatedParty.role!=customer,Customer,reporter"),
     Shape("relatedParty.role.regex=(?i)^cust"),
     Shape("relatedParty.@referredType=Organization"),
+    # digit-only strings inside $elemMatch
+    Shape("relatedParty.id=4701"), Shape("relatedParty.id=4700,4702"), Shape("relatedParty.id!=4701"),
+    Shape("relatedParty.id!=4700,C3"), Shape("relatedParty.id>=4701"), Shape("relatedParty.id=4701&status!=closed"),
     # ---- affectedService
     Shape("affectedService.id=S3"), Shape("affectedService.id=S1,S2,S3"),
     Shape("affectedService.id!=S3"), Shape("affectedService.id!=S1,S2"),

@@ -42,6 +42,7 @@ def test_split_query_string(raw, term):
     ("id=abc", {"_id": "abc"}),
     ("originatorParty.id=C1,C2", {"originatorParty.id": {"$in": ["C1", "C2"]}}),
     ("relatedParty.id=C42", {"relatedParty": {"$elemMatch": {"id": "C42"}}}),
+    ("relatedParty.id=4701", {"relatedParty": {"$elemMatch": {"id": {"$eq": "4701", "$type": "string"}}}}),
     ("relatedParty.id=C1,C2", {"$or": [{"relatedParty": {"$elemMatch": {"id": "C1"}}},
                                        {"relatedParty": {"$elemMatch": {"id": "C2"}}}]}),
     ("relatedParty.id!=C1", {"$nor": [{"relatedParty": {"$elemMatch": {"id": "C1"}}}]}),

@@ -23,6 +23,7 @@ MAX_REGEX_LENGTH = 256
 _RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _INTEGER = re.compile(r"[+-]?\d+")
 _STRING_ONLY = {"$type": "string"}
+_NUMERIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 # Text that the embedded engine takes for a date (its detector's prefixes): it then compares through SQLite
 # datetime(), which drops milliseconds and turns other text into NULL.
 _DATE_LIKE = re.compile(r"\s*(?:\d{4}[-/]\d{2}[-/]\d{2}|\d{2}[-/]\d{2}[-/]\d{4})")
@@ -129,8 +130,12 @@ def _string_only(attribute: Attribute, operator: str, values: list) -> bool:
     if operator in _RANGE or operator == "regex":
         if attribute.type not in ("string", "date-time"):
             return True  # numbers (of an integer or Any attribute) must not match a string bound or a regex
-    if attribute.crosses_array or operator == "regex":
-        return False  # inside $elemMatch, and for $regex, the engine compares strings exactly
+    if attribute.crosses_array:
+        # Inside $elemMatch the engine compares strings exactly, except text made only of digits, which it
+        # then finds nowhere (`relatedParty.id=4701`).
+        return operator != "regex" and any(_NUMERIC.fullmatch(v) for v in texts)
+    if operator == "regex":
+        return False  # the engine compares strings exactly for $regex
     if attribute.type == "date-time":
         # datetime() keeps whole seconds: only >= and < a whole second come out exact without the guard.
         return not (operator in ("gte", "lt") and texts[0].endswith(".000Z"))
@@ -168,10 +173,10 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
             return {"$or": [_nest(attribute, v) for v in values]}
         return _nest(attribute, {"$in": values})
     # ne: no value matches; on arrays, no element equals any of the values.
-    if attribute.crosses_array:
-        return {"$nor": [_nest(attribute, v) for v in values]}
     if guarded:
         return {"$nor": [_nest(attribute, _guarded_equality(values))]}
+    if attribute.crosses_array:
+        return {"$nor": [_nest(attribute, v) for v in values]}
     # $nin even for one value: the engine's count command reads $ne as SQL "!=", which drops documents
     # that lack the attribute (MongoDB's $ne matches them).
     return _nest(attribute, {"$nin": values})
