@@ -20,7 +20,7 @@ from tmf_server import errors
 from tmf_server.api.context import EXTENSION_KEY, Services
 from tmf_server.api.validators import NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
-from tmf_server.limits import BodySizeLimit, RequireContentType
+from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.rules import ServiceProblemRules
 from tmf_server.problems.service import ServiceProblemService, utc_now
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     app.app.extensions[EXTENSION_KEY] = services
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_middleware(RejectControlCharacters, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)

@@ -1,9 +1,10 @@
-"""ASGI middleware guarding request bodies: size (413), nesting depth (400) and a declared media type (415)."""
+"""ASGI middleware guarding requests: body size (413), nesting depth (400), a declared media type (415), and
+paths with control characters (404)."""
 from __future__ import annotations
 
 import re
 
-from tmf_server.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from tmf_server.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 # Deeper JSON overflows Python's recursion (json, deepcopy, validators) and MongoDB's 100-level BSON limit.
 MAX_NESTING = 64
@@ -119,4 +120,17 @@ class RequireContentType:
             if has_body and not headers.get(b"content-type", b"").strip():
                 raise UnsupportedMediaType("The request has no Content-Type header; send the body as JSON "
                                            "with its media type (application/json, or a patch media type).")
+        await self.app(scope, receive, send)
+
+
+class RejectControlCharacters:
+    """No resource has control characters in its URL; Connexion's router does not match such a path and
+    Flask would reach a handler without its operation (a 500). Answer 404 before routing."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and any(ord(ch) < 32 or ord(ch) == 127 for ch in scope.get("path", "")):
+            raise NotFound("No resource or operation at this URL: it contains control characters.")
         await self.app(scope, receive, send)

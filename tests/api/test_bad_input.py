@@ -477,3 +477,15 @@ def test_patch_without_content_type_is_415_and_changes_nothing(api):
     api.contract.check("PATCH", urlsplit(prepared.url).path, response)
     assert_tmf_error(response, 415, "Content-Type")
     assert api.get(created["id"]).json() == created
+
+
+@pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**30])
+def test_integers_beyond_64_bits_are_400_and_nothing_is_written(api, number):
+    data = json.dumps(report(characteristic=[{"name": "metric", "value": number}]))
+    with nothing_written(api):
+        assert_tmf_error(post_raw(api, data.encode()), 400, str(number))
+
+
+def test_a_path_with_control_characters_is_404(api):
+    for path in ("/serviceProblem/%15%0A3", "/serviceProblem/a%00b", "/hub/%0D"):
+        assert_tmf_error(api.request("GET", path), 404, "control characters")

@@ -90,7 +90,11 @@ def _rewrite(node, path: tuple[str, ...]) -> None:
 
 def check_keys(value, where: str = "") -> None:
     """Keys that MongoDB would read as operators or paths are refused anywhere in a body, and so are
-    NaN and Infinity, which Python's JSON parser accepts but JSON (RFC 8259) and the store do not have."""
+    NaN and Infinity, which Python's JSON parser accepts but JSON (RFC 8259) and the store do not have, and
+    integers beyond 64 bits, which BSON cannot hold."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        raise BadRequest(f"{where or 'The body'}: {value} is larger than the 64-bit integers the store keeps.",
+                         code="invalidValue")
     if isinstance(value, float) and not math.isfinite(value):
         text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
         raise BadRequest(f"{where or 'The body'}: {text} is not a JSON number.", code="invalidValue")
