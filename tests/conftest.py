@@ -7,6 +7,7 @@ from tests.support.client import Api
 from tests.support.contract import Contract
 from tests.support.listener import Listener
 from tests.support.server import ServerProcess
+from tmf_server.store.embedded import EmbeddedEngine
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +41,12 @@ def listener_factory():
     yield make
     for listener in started:
         listener.down()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """An embedded engine for the tests of one module that talk to storage directly."""
+    running = EmbeddedEngine(tmp_path_factory.mktemp("engine")).start()
+    yield running
+    # Bounded: the engine sometimes ignores SIGTERM for the whole default 10 s (docs/mongodb.md, "Event delivery").
+    running.stop(timeout=3)

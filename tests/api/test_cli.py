@@ -1,6 +1,6 @@
 """`tmf-server serve` with several worker processes sharing one embedded engine."""
-from tests.support.polling import wait_for
 from tests.support.client import Api
+from tests.support.polling import wait_for
 from tests.support.server import ServerProcess
 
 

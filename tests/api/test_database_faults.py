@@ -4,8 +4,8 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from tests.support.polling import wait_for
 from tests.support.client import Api, report
+from tests.support.polling import wait_for
 from tests.support.server import ServerProcess
 from tmf_server.store.embedded import EmbeddedEngine
 

@@ -5,9 +5,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.api.test_notifications import FAST, subscribe
-from tests.support.polling import wait_for
-from tests.support.listener import Listener
 from tests.support.client import Api, report
+from tests.support.listener import Listener
+from tests.support.polling import wait_for
 from tests.support.server import ServerProcess, WorkerProcess
 from tmf_server.store.embedded import free_port
 

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.support.polling import wait_for
 from tests.support.client import Api, report
+from tests.support.polling import wait_for
 from tests.support.server import ServerProcess
 
 # Delivery settings of every server these tests start: fast retries, loopback callbacks allowed.

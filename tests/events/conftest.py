@@ -7,7 +7,6 @@ import pytest
 from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
 from tmf_server.settings import Settings
 from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
-from tmf_server.store.embedded import EmbeddedEngine
 
 # Fast: three retries 0.2, 0.4 and 0.6 s after each failure; a short lease; quick polling.
 FAST = {"callback_allow": ("loopback",), "delivery_schedule": (0.2, 0.4, 0.6), "delivery_timeout": 2.0,
@@ -16,15 +15,6 @@ FAST = {"callback_allow": ("loopback",), "delivery_schedule": (0.2, 0.4, 0.6), "
 
 def fast_settings(uri: str, **overrides) -> Settings:
     return Settings(mongodb_uri=uri, **{**FAST, **overrides})
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    # The engine keeps every database name in one file (docs/mongodb.md), so tests share one and clean it.
-    running = EmbeddedEngine(tmp_path_factory.mktemp("events-engine")).start()
-    yield running
-    # Bounded: the engine sometimes ignores SIGTERM for the whole default 10 s (docs/mongodb.md, "Event delivery").
-    running.stop(timeout=3)
 
 
 @pytest.fixture()

@@ -7,14 +7,39 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 
-from tests.intake.support import alarm_event, chars, degradation_event, sla_violation_event, ticket_event
+from tests.intake.support import (
+    alarm_event,
+    chars,
+    degradation_event,
+    sla_violation_event,
+    ticket_event,
+)
 from tmf_server.app import load_spec
 from tmf_server.errors import BadRequest
 from tmf_server.intake import schemas
-from tmf_server.intake.convert import CLEARED, DEGRADATION, REJECTED, Context, convert, worse
-from tmf_server.intake.merge import GROUPED_BY, NoLongerOpen, adopt_children, append_notification, parent_body, \
-    record_event
-from tmf_server.intake.priority import DEFAULT_MATRIX_TEXT, PriorityRule, impact_of, parse_matrix, raise_only
+from tmf_server.intake.convert import (
+    CLEARED,
+    DEGRADATION,
+    REJECTED,
+    Context,
+    convert,
+    worse,
+)
+from tmf_server.intake.merge import (
+    GROUPED_BY,
+    NoLongerOpen,
+    adopt_children,
+    append_notification,
+    parent_body,
+    record_event,
+)
+from tmf_server.intake.priority import (
+    DEFAULT_MATRIX_TEXT,
+    PriorityRule,
+    impact_of,
+    parse_matrix,
+    raise_only,
+)
 
 RECORD = "http://intake.example/intake/record/x"
 CTX = Context("2026-11-21T09:00:00.000Z", RECORD)

@@ -8,8 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.intake.support import (Intake, IntakeContract, alarm_event, chars, degradation_event,
-                                  sla_violation_event, ticket_event, unique)
+from tests.intake.support import (
+    Intake,
+    IntakeContract,
+    alarm_event,
+    chars,
+    degradation_event,
+    sla_violation_event,
+    ticket_event,
+    unique,
+)
 from tests.support.assertions import assert_tmf_error
 from tests.support.client import Api
 from tests.support.polling import wait_for

@@ -9,22 +9,24 @@ import pymongo
 import pytest
 
 from tmf_server.intake.merge import GROUPED_BY
-from tmf_server.intake.repository import INTAKE_EVENTS, INTAKE_LOCKS, IntakeRepository, ensure_indexes
+from tmf_server.intake.repository import (
+    INTAKE_EVENTS,
+    INTAKE_LOCKS,
+    IntakeRepository,
+    ensure_indexes,
+)
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.database import ensure_indexes as ensure_problem_indexes
-from tmf_server.store.embedded import EmbeddedEngine
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    engine = EmbeddedEngine(tmp_path_factory.mktemp("intake-engine")).start()
+def db(engine):
     client = pymongo.MongoClient(engine.uri)
     database = client["intake"]
     ensure_problem_indexes(database)
     ensure_indexes(database)
     yield database
     client.close()
-    engine.stop(timeout=3)
 
 
 @pytest.fixture()

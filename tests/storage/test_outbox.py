@@ -6,20 +6,17 @@ from tmf_server.events.builder import Change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS, ensure_indexes
-from tmf_server.store.embedded import EmbeddedEngine
 
 T0 = "2026-11-25T10:00:00.000Z"
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    engine = EmbeddedEngine(tmp_path_factory.mktemp("outbox")).start()
+def db(engine):
     client = pymongo.MongoClient(engine.uri)
     database = client["tmf656"]
     ensure_indexes(database)
     yield database
     client.close()
-    engine.stop()
 
 
 class NoFlush(Outbox):

@@ -24,12 +24,12 @@ import pymongo
 import pytest
 
 from tmf_server.app import load_spec
-from tmf_server.store.reader import CollectionReader
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import canonical_datetime
 from tmf_server.query.listing import parse_list_query
 from tmf_server.store.database import SERVICE_PROBLEMS, ensure_indexes
 from tmf_server.store.embedded import EmbeddedEngine
+from tmf_server.store.reader import CollectionReader
 
 # --------------------------------------------------------------------------------------------------
 # The corpus: stored ServiceProblem documents shaped as the server stores them (TMF id in _id, dates as

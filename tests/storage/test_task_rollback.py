@@ -6,20 +6,12 @@ import pytest
 
 from tests.api.test_tasks import ACTIONABLE, STATE_CHANGE
 from tests.support.client import report
-from tmf_server.store.embedded import EmbeddedEngine
 
 # ------------------------------------------------------------------------------------------------------------
 # all or nothing when a later write fails (in process: the real service on the embedded engine)
 # ------------------------------------------------------------------------------------------------------------
 
 BASE = "http://tasks.test/tmf-api/serviceProblemManagement/v4"
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = EmbeddedEngine(tmp_path_factory.mktemp("tasks")).start()
-    yield running
-    running.stop(timeout=3)
 
 
 @pytest.fixture()
