@@ -1,5 +1,8 @@
-"""Bad input to POST and GET /serviceProblem: always a TMF630 Error naming what is wrong, never a 5xx, and a
-refused POST writes nothing. The test server runs with TMF_MAX_BODY_BYTES=65536 (tests/conftest.py)."""
+"""Bad input (issue 5's catalogue) to POST, GET and PATCH /serviceProblem, POST and GET /hub and GET
+/serviceProblemEventRecord: always a TMF630 Error naming what is wrong, never a 5xx; a refused POST writes
+nothing, a refused PATCH leaves the report, its ETag and its events as they were, a refused subscription is not
+stored. The test server runs with TMF_MAX_BODY_BYTES=65536 (tests/conftest.py). More PATCH refusals (read-only
+attributes, JSON Patch operations and paths, operator keys) are in test_patch.py."""
 from __future__ import annotations
 
 import http.client
@@ -11,8 +14,13 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from tests.support.assertions import assert_tmf_error, nothing_written
-from tests.support.client import report
+from tests.support.assertions import (
+    assert_tmf_error,
+    no_subscription_written,
+    nothing_written,
+    report_unchanged,
+)
+from tests.support.client import JSON_PATCH, MERGE, report
 
 MAX_BODY = 65536
 JSON = {"Content-Type": "application/json"}
@@ -473,10 +481,12 @@ def test_patch_without_content_type_is_415_and_changes_nothing(api):
                                data=json.dumps({"name": "renamed"}).encode())
     prepared = api.session.prepare_request(request)
     prepared.headers.pop("Content-Type", None)
-    response = api.session.send(prepared, timeout=30)
-    api.contract.check("PATCH", urlsplit(prepared.url).path, response)
-    assert_tmf_error(response, 415, "Content-Type")
-    assert api.get(created["id"]).json() == created
+    assert "Content-Type" not in prepared.headers
+    with report_unchanged(api, created["id"]) as (before, _, _):
+        response = api.session.send(prepared, timeout=30)
+        api.contract.check("PATCH", urlsplit(prepared.url).path, response)
+        assert_tmf_error(response, 415, "Content-Type")
+    assert before == created
 
 
 @pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**30])
@@ -489,3 +499,487 @@ def test_integers_beyond_64_bits_are_400_and_nothing_is_written(api, number):
 def test_a_path_with_control_characters_is_404(api):
     for path in ("/serviceProblem/%15%0A3", "/serviceProblem/a%00b", "/hub/%0D"):
         assert_tmf_error(api.request("GET", path), 404, "control characters")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# POST: strings JSON can write but Unicode does not have, and dates the store cannot hold
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param(json.dumps(report(description="@@")).replace('"@@"', '"\\ud800"'), id="description-lone-high"),
+    pytest.param(json.dumps(report(reason="@@")).replace('"@@"', '"broken \\udc00 text"'), id="reason-lone-low"),
+    pytest.param(json.dumps(report(characteristic=[{"name": "n", "value": {"@@": 1}}])).replace('"@@"', '"\\ud83d"'),
+                 id="key-lone-surrogate"),
+])
+def test_lone_surrogate_escape_is_400_and_nothing_is_written(api, text):
+    # "\ud800" is valid JSON text that decodes to no Unicode character; the store (UTF-8 BSON) cannot hold it.
+    with nothing_written(api):
+        assert_tmf_error(post_raw(api, text.encode()), 400, "surrogate")
+
+
+def test_paired_surrogate_escape_is_a_character_and_accepted(api):
+    # The control: a correctly paired escape is an ordinary character (U+1F600).
+    text = json.dumps(report(description="@@")).replace('"@@"', '"smile \\ud83d\\ude00"')
+    response = post_raw(api, text.encode())
+    assert response.status_code == 201, response.text
+    assert api.get(response.json()["id"]).json()["description"] == "smile \U0001F600"
+
+
+@pytest.mark.parametrize("date, fragments", [
+    pytest.param("2026-02-30T00:00:00Z", ["note", "date-time"], id="february-30"),
+    pytest.param("2026-01-01T25:00:00Z", ["note", "date-time"], id="hour-25"),
+    pytest.param("yesterday", ["note", "date-time"], id="word"),
+    pytest.param("9999-12-31T23:59:59-01:00", ["note", "9999"], id="beyond-year-9999-in-utc"),
+    pytest.param("0001-01-01T00:00:00+01:00", ["note", "0001"], id="before-year-1-in-utc"),
+])
+def test_invalid_date_in_a_body_is_400_and_nothing_is_written(api, date, fragments):
+    with nothing_written(api):
+        assert_tmf_error(api.create(report(note=[{"text": "called", "date": date}])), 400, *fragments)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PATCH: the same bad bodies, for JSON Merge Patch (two media types) and JSON Patch. A refused PATCH leaves
+# the stored report, its ETag and its events exactly as they were.
+
+PATCH_TYPES = [MERGE, "application/json", JSON_PATCH]
+
+
+def patch_raw(api, problem_id: str, data, content_type: str | None) -> requests.Response:
+    headers = {"Content-Type": content_type} if content_type else {}
+    return api.request("PATCH", f"/serviceProblem/{problem_id}", data=data, headers=headers)
+
+
+def valid_patch(content_type: str, name: str = "renamed") -> bytes:
+    """A patch that would succeed: the malformed variants below are made from it."""
+    if content_type == JSON_PATCH:
+        return json.dumps([{"op": "add", "path": "/name", "value": name}]).encode()
+    return json.dumps({"name": name}).encode()
+
+
+MALFORMED = {
+    "truncated": (lambda body: body[:-1], ["line 1 column"]),
+    "single-quotes": (lambda body: body.replace(b'"', b"'"), ["line 1 column"]),
+    "trailing-garbage": (lambda body: body + b" trailing", ["Extra data"]),
+    "whitespace-only": (lambda body: b"   ", ["line 1 column"]),
+    "utf8-bom": (lambda body: b"\xef\xbb\xbf" + body, ["BOM"]),
+    "empty": (lambda body: b"", ["required"]),
+}
+
+
+def test_the_valid_patch_the_malformed_ones_are_made_from_succeeds(api):
+    # The control for the malformed-body tests: unspoilt, each patch is applied.
+    for content_type in PATCH_TYPES:
+        created = api.created()
+        response = patch_raw(api, created["id"], valid_patch(content_type, content_type), content_type)
+        assert response.status_code == 200, response.text
+        assert api.get(created["id"]).json()["name"] == content_type
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize("spoil", sorted(MALFORMED))
+def test_patch_with_malformed_json_is_400_and_changes_nothing(api, content_type, spoil):
+    created = api.created()
+    change, fragments = MALFORMED[spoil]
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], change(valid_patch(content_type)), content_type)
+        assert_tmf_error(response, 400, *fragments)
+
+
+@pytest.mark.parametrize("content_type, value, fragments", [
+    *[pytest.param(t, v, f, id=f"{t}-{i}") for t in (MERGE, "application/json") for i, v, f in [
+        ("array", [{"name": "x"}], ["not of type 'object'"]),
+        ("string", "name", ["not of type 'object'"]),
+        ("number", 42, ["not of type 'object'"]),
+        ("boolean", True, ["not of type 'object'"]),
+        ("null", None, ["must not be empty"]),
+    ]],
+    pytest.param(JSON_PATCH, {"op": "add", "path": "/name", "value": "x"}, ["not of type 'array'"], id="jp-object"),
+    pytest.param(JSON_PATCH, "add", ["not of type 'array'"], id="jp-string"),
+    pytest.param(JSON_PATCH, 42, ["not of type 'array'"], id="jp-number"),
+    pytest.param(JSON_PATCH, None, ["must not be empty"], id="jp-null"),
+    pytest.param(JSON_PATCH, [1], ["not of type 'object'"], id="jp-array-of-number"),
+    pytest.param(JSON_PATCH, [None], ["not of type 'object'"], id="jp-array-of-null"),
+    pytest.param(JSON_PATCH, [[{"op": "add", "path": "/name", "value": "x"}]], ["not of type 'object'"],
+                 id="jp-array-of-array"),
+])
+def test_patch_json_of_the_wrong_shape_is_400_and_changes_nothing(api, content_type, value, fragments):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], json.dumps(value).encode(), content_type)
+        assert_tmf_error(response, 400, *fragments)
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize("encode", [
+    pytest.param(lambda body: body.replace(b"renamed", b"\xff\xfe"), id="invalid-start-byte"),
+    pytest.param(lambda body: body.decode().replace("renamed", "caf\u00e9").encode("latin-1"), id="latin-1"),
+    pytest.param(lambda body: body.decode().encode("utf-16"), id="utf-16"),
+])
+def test_patch_body_that_is_not_utf8_is_400_and_changes_nothing(api, content_type, encode):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], encode(valid_patch(content_type)), content_type)
+        assert_tmf_error(response, 400, "UTF-8")
+
+
+@pytest.mark.parametrize("content_type, text", [
+    pytest.param(MERGE, '{"name": "\\ud800"}', id="merge-value"),
+    pytest.param("application/json", '{"note": [{"text": "a \\udfff b"}]}', id="json-nested-value"),
+    pytest.param(MERGE, '{"impactPattern": {"description": "x", "\\ud800": 1}}', id="merge-key"),
+    pytest.param(JSON_PATCH, '[{"op": "add", "path": "/name", "value": "\\ud800"}]', id="jp-value"),
+    pytest.param(JSON_PATCH, '[{"op": "add", "path": "/impactPattern", "value": {"\\udc00": "x"}}]', id="jp-key"),
+])
+def test_patch_with_a_lone_surrogate_is_400_and_changes_nothing(api, content_type, text):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        assert_tmf_error(patch_raw(api, created["id"], text.encode(), content_type), 400, "surrogate")
+
+
+@pytest.mark.parametrize("content_type, text, fragments", [
+    pytest.param(MERGE, '{"characteristic": [{"name": "n", "value": NaN}]}', ["NaN"], id="merge-NaN"),
+    pytest.param(MERGE, '{"characteristic": [{"name": "n", "value": -Infinity}]}', ["-Infinity"],
+                 id="merge-minus-Infinity"),
+    pytest.param(JSON_PATCH, '[{"op": "add", "path": "/characteristic/-", "value": {"name": "n", "value": Infinity}}]',
+                 ["Infinity"], id="jp-Infinity"),
+    pytest.param(MERGE, f'{{"characteristic": [{{"name": "n", "value": {2**63}}}]}}', [str(2**63)],
+                 id="merge-int-over-64-bits"),
+    pytest.param(JSON_PATCH, f'[{{"op": "replace", "path": "/priority", "value": {10**30}}}]', [str(10**30)],
+                 id="jp-int-over-64-bits"),
+])
+def test_patch_with_numbers_json_or_the_store_lacks_is_400_and_changes_nothing(api, content_type, text, fragments):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        assert_tmf_error(patch_raw(api, created["id"], text.encode(), content_type), 400, *fragments)
+
+
+WRONG_TYPES = [
+    ("category", 7, "string"),
+    ("category", ["customer.qosDegradation"], "string"),
+    ("description", [], "string"),
+    ("description", 12.5, "string"),
+    ("reason", {}, "string"),
+    ("reason", False, "string"),
+    ("priority", "high", "integer"),
+    ("priority", 1.5, "integer"),
+    ("priority", True, "integer"),
+    ("originatorParty", "C42", "object"),
+    ("originatorParty", [{"id": "C42", "@referredType": "Individual"}], "object"),
+    ("originatorParty", {"id": 42, "@referredType": "Individual"}, "string"),
+]
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize("name, value, kind", WRONG_TYPES, ids=[f"{n}-{type(v).__name__}" for n, v, _ in WRONG_TYPES])
+def test_patch_wrong_type_on_a_mandatory_attribute_is_400_and_changes_nothing(api, content_type, name, value, kind):
+    created = api.created()
+    body = [{"op": "replace", "path": f"/{name}", "value": value}] if content_type == JSON_PATCH else {name: value}
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], json.dumps(body).encode(), content_type)
+        assert_tmf_error(response, 400, name, kind)
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize("status", ["open", "Acknowledged", "IN_PROGRESS", "", "inprogress"])
+def test_patch_unknown_status_value_is_400_and_changes_nothing(api, content_type, status):
+    created = api.created()
+    body = [{"op": "replace", "path": "/status", "value": status}] if content_type == JSON_PATCH else {"status": status}
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], json.dumps(body).encode(), content_type)
+        assert_tmf_error(response, 400, "status", f"'{status}'")
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize("date, fragment", [
+    pytest.param("2026-02-30T00:00:00Z", "date-time", id="february-30"),
+    pytest.param("9999-12-31T23:59:59-01:00", "9999", id="beyond-year-9999-in-utc"),
+    pytest.param("0001-01-01T00:00:00+01:00", "0001", id="before-year-1-in-utc"),
+])
+def test_patch_with_an_invalid_date_is_400_and_changes_nothing(api, content_type, date, fragment):
+    created = api.created()
+    note = [{"text": "called", "date": date}]
+    body = [{"op": "add", "path": "/note", "value": note}] if content_type == JSON_PATCH else {"note": note}
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], json.dumps(body).encode(), content_type)
+        assert_tmf_error(response, 400, "note", fragment)
+
+
+def sized_patch(content_type: str, total: int) -> bytes:
+    """A valid patch of exactly `total` bytes, its description padded."""
+    def body(description: str) -> bytes:
+        if content_type == JSON_PATCH:
+            return json.dumps([{"op": "replace", "path": "/description", "value": description}]).encode()
+        return json.dumps({"description": description}).encode()
+    return body("x" * (total - len(body(""))))
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+def test_patch_body_at_the_limit_is_applied_and_one_byte_over_is_413(api, content_type):
+    created = api.created()
+    over = sized_patch(content_type, MAX_BODY + 1)
+    assert len(over) == MAX_BODY + 1
+    with report_unchanged(api, created["id"]):
+        assert_tmf_error(patch_raw(api, created["id"], over, content_type), 413, str(MAX_BODY))
+    with report_unchanged(api, created["id"]):  # also when sent chunked, without Content-Length
+        response = patch_raw(api, created["id"], _chunks(over), content_type)
+        assert response.request.headers.get("Transfer-Encoding") == "chunked"
+        assert_tmf_error(response, 413, str(MAX_BODY))
+    at_limit = sized_patch(content_type, MAX_BODY)
+    assert len(at_limit) == MAX_BODY
+    response = patch_raw(api, created["id"], at_limit, content_type)
+    assert response.status_code == 200, response.text[:500]
+    assert len(api.get(created["id"]).json()["description"]) > MAX_BODY - 100
+
+
+def nested_patch(content_type: str, depth: int, kind: str) -> bytes:
+    opening, closing = ('{"a":', "}") if kind == "object" else ("[", "]")
+    value = [{"name": "deep", "value": "__VALUE__"}]
+    body = [{"op": "add", "path": "/characteristic", "value": value}] if content_type == JSON_PATCH \
+        else {"characteristic": value}
+    return json.dumps(body).replace('"__VALUE__"', opening * depth + "1" + closing * depth).encode()
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize("depth, kind", [
+    pytest.param(2000, "object", id="2000-objects"),
+    pytest.param(2000, "array", id="2000-arrays"),
+    pytest.param(150, "object", id="150-objects-over-mongodb-bson-depth"),
+])
+def test_patch_deeply_nested_body_is_400_and_changes_nothing(api, content_type, depth, kind):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], nested_patch(content_type, depth, kind), content_type)
+        assert_tmf_error(response, 400, "nested")
+
+
+@pytest.mark.parametrize("content_type", PATCH_TYPES)
+def test_patch_moderately_nested_value_is_applied(api, content_type):
+    # The control for the test above.
+    created = api.created()
+    response = patch_raw(api, created["id"], nested_patch(content_type, 20, "array"), content_type)
+    assert response.status_code == 200, response.text[:500]
+    assert api.get(created["id"]).json()["characteristic"][0]["value"] == nested(20, leaf=1, kind="array")
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "text/json", "application/xml", "multipart/form-data; boundary=x", "application/vnd.tmf+json",
+    "application/merge-patch+xml", "garbage",
+])
+def test_patch_with_a_wrong_content_type_is_415_and_changes_nothing(api, content_type):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        response = patch_raw(api, created["id"], valid_patch(MERGE), content_type)
+        assert_tmf_error(response, 415, content_type.split(";")[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# POST /hub: a refused subscription is not stored
+
+
+def hub_raw(api, data, content_type: str | None = "application/json") -> requests.Response:
+    headers = {"Content-Type": content_type} if content_type else {}
+    return api.request("POST", "/hub", data=data, headers=headers)
+
+
+HUB_CALLBACK = "http://127.0.0.1:9/listener"
+HUB_BODY = json.dumps({"callback": HUB_CALLBACK, "query": "eventType=ServiceProblemCreateEvent"}).encode()
+
+
+def test_the_valid_subscription_the_bad_ones_are_made_from_is_created(api):
+    # The control for the /hub tests below.
+    response = hub_raw(api, HUB_BODY)
+    assert response.status_code == 201, response.text
+    assert api.request("DELETE", f"/hub/{response.json()['id']}").status_code == 204
+
+
+@pytest.mark.parametrize("spoil", sorted(MALFORMED))
+def test_hub_malformed_json_is_400(api, spoil):
+    change, fragments = MALFORMED[spoil]
+    with no_subscription_written(api):
+        assert_tmf_error(hub_raw(api, change(HUB_BODY)), 400, *fragments)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    pytest.param([{"callback": HUB_CALLBACK}], "not of type 'object'", id="array"),
+    pytest.param(HUB_CALLBACK, "not of type 'object'", id="string"),
+    pytest.param(42, "not of type 'object'", id="number"),
+    pytest.param(None, "must not be empty", id="null"),
+    pytest.param({"callback": 7}, "callback", id="callback-number"),
+    pytest.param({"callback": None}, "callback", id="callback-null"),
+    pytest.param({"callback": HUB_CALLBACK, "query": 7}, "query", id="query-number"),
+    pytest.param({"callback": HUB_CALLBACK, "query": ["eventType=ServiceProblemCreateEvent"]}, "query",
+                 id="query-array"),
+    pytest.param({"callback": HUB_CALLBACK, "secret": 7}, "secret", id="secret-number"),
+])
+def test_hub_json_of_the_wrong_shape_or_type_is_400(api, value, fragment):
+    with no_subscription_written(api):
+        assert_tmf_error(hub_raw(api, json.dumps(value).encode()), 400, fragment)
+
+
+@pytest.mark.parametrize("data, fragment", [
+    pytest.param(HUB_BODY.replace(b"listener", b"\xff\xfe"), "UTF-8", id="invalid-start-byte"),
+    pytest.param(HUB_BODY.decode().encode("utf-16"), "UTF-8", id="utf-16"),
+    pytest.param(HUB_BODY.replace(b"listener", b"\\ud800"), "surrogate", id="callback-lone-surrogate"),
+    pytest.param(HUB_BODY.replace(b"ServiceProblemCreateEvent", b"\\udc00"), "surrogate", id="query-lone-surrogate"),
+])
+def test_hub_body_that_is_not_utf8_is_400(api, data, fragment):
+    with no_subscription_written(api):
+        assert_tmf_error(hub_raw(api, data), 400, fragment)
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "application/xml", "application/merge-patch+json", "application/json-patch+json",
+    "application/x-www-form-urlencoded",
+])
+def test_hub_wrong_content_type_is_415(api, content_type):
+    with no_subscription_written(api):
+        assert_tmf_error(hub_raw(api, HUB_BODY, content_type), 415, content_type, "application/json")
+
+
+def test_hub_missing_content_type_is_415(api):
+    with no_subscription_written(api):
+        response = hub_raw(api, HUB_BODY, None)
+        assert "Content-Type" not in response.request.headers
+        assert_tmf_error(response, 415, "Content-Type")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    pytest.param({"$where": "sleep(1000)"}, "$where", id="top-level-$where"),
+    pytest.param({"$set": {"_active": False}}, "$set", id="top-level-$set"),
+    pytest.param({"query.x": "1"}, "query.x", id="top-level-dotted"),
+    pytest.param({"filter": {"$ne": None}}, "$ne", id="nested-operator"),
+    pytest.param({"filter": [{"a.b": 1}]}, "a.b", id="nested-dotted"),
+])
+def test_hub_operator_and_dotted_keys_are_400(api, extra, fragment):
+    body = {"callback": HUB_CALLBACK, **extra}
+    with no_subscription_written(api):
+        assert_tmf_error(api.request("POST", "/hub", json=body), 400, fragment)
+
+
+def test_hub_body_over_the_limit_is_413(api):
+    body = json.dumps({"callback": HUB_CALLBACK, "query": "eventType=" + "x" * MAX_BODY}).encode()
+    with no_subscription_written(api):
+        assert_tmf_error(hub_raw(api, body), 413, str(MAX_BODY))
+        assert_tmf_error(hub_raw(api, _chunks(body)), 413, str(MAX_BODY))
+
+
+@pytest.mark.parametrize("depth, kind", [(2000, "object"), (2000, "array"), (150, "object")])
+def test_hub_deeply_nested_body_is_400(api, depth, kind):
+    opening, closing = ('{"a":', "}") if kind == "object" else ("[", "]")
+    body = json.dumps({"callback": HUB_CALLBACK, "x": "__V__"}).replace('"__V__"', opening * depth + "1" + closing * depth)
+    with no_subscription_written(api):
+        assert_tmf_error(hub_raw(api, body.encode()), 400, "nested")
+
+
+@pytest.mark.parametrize("callback", [
+    "http://127.0.0.1:9/\x00", "http://127.0.0.1:9/a\nb", "http://127.0.0.1:9/a\rX-Injected: 1",
+    "http://127.0.0.1:9/a b", "http://127.0.0.1:9/\x7f", "http://127.0.0.1\t:9/x",
+])
+def test_hub_callback_with_spaces_or_control_characters_is_400(api, callback):
+    # Such a URL could never be called: the delivery would fail on every attempt until parked.
+    with no_subscription_written(api):
+        assert_tmf_error(api.request("POST", "/hub", json={"callback": callback}), 400, "callback", "not a valid URL")
+
+
+@pytest.mark.parametrize("query, fragments", [
+    pytest.param("$where=1", ["$where"], id="$where-name"),
+    pytest.param('event.serviceProblem.priority={"$gt":0}', ["priority", '{"$gt":0}'], id="json-operator-integer"),
+    pytest.param("event.serviceProblem.status=$ne", ["status", "$ne"], id="operator-enum"),
+    pytest.param("event.serviceProblem[$ne]=x", ["$ne"], id="bracket-operator-in-name"),
+    pytest.param("eventTime.gt=$now", ["eventTime", "$now"], id="operator-date"),
+    pytest.param("eventTime.gt=2026-13-45", ["eventTime", "2026-13-45"], id="impossible-date"),
+    pytest.param("eventTime<2026-02-30", ["eventTime", "2026-02-30"], id="february-30"),
+    pytest.param("event.serviceProblem.creationDate.gte=yesterday", ["creationDate", "yesterday"], id="date-word"),
+    pytest.param("eventTime.gt=9999-12-31T23:59:59-01:00", ["eventTime", "9999-12-31T23:59:59-01:00"],
+                 id="beyond-year-9999-in-utc"),
+    pytest.param("event.serviceProblem.lastUpdate.lt=0001-01-01T00:00:00%2B01:00", ["lastUpdate", "0001-01-01"],
+                 id="before-year-1-in-utc"),
+    pytest.param("offset=5", ["offset"], id="offset"),
+    pytest.param("limit=1000000", ["limit"], id="limit"),
+])
+def test_hub_query_with_operators_bad_dates_or_paging_is_400(api, query, fragments):
+    with no_subscription_written(api):
+        response = api.request("POST", "/hub", json={"callback": HUB_CALLBACK, "query": query})
+        assert_tmf_error(response, 400, "query", *fragments)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GET /serviceProblem, /serviceProblemEventRecord and /hub: absurd paging, invalid dates, operators in values
+
+DATE_ATTRIBUTES = ["creationDate", "lastUpdate", "statusChangeDate", "resolutionDate", "note.date",
+                   "trackingRecord.time"]
+INVALID_DATES = ["2026-02-29", "2026-02-30T00:00:00Z", "2026-01-01T25:00:00Z", "2026-01-01T10:00:60Z",
+                 "2026-01-01T10:00:00+25:00", "0000-00-00", "99999-01-01", "-2026-01-01", "2026", "yesterday",
+                 "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"]
+
+
+@pytest.mark.parametrize("attribute", DATE_ATTRIBUTES)
+@pytest.mark.parametrize("value", INVALID_DATES)
+def test_invalid_date_in_a_filter_is_400(api, attribute, value):
+    # Encoded, so that '+' arrives as '+'; the operator varies with the value.
+    operator = (".gt", ".lte", "", ".ne")[INVALID_DATES.index(value) % 4]
+    assert_tmf_error(api.list(f"{attribute}{operator}={quote(value, safe='')}"), 400, attribute, f"'{value}'")
+
+
+def test_dates_at_the_edges_of_the_range_are_valid_filters(api):
+    # The controls for the out-of-range cases above: the last and first representable instants filter fine.
+    created = api.created()
+    scope = f"id={created['id']}"
+    assert [p["id"] for p in api.list(f"{scope}&creationDate.gt=0001-01-01T00:00:00Z").json()] == [created["id"]]
+    assert [p["id"] for p in api.list(f"{scope}&creationDate.lt=9999-12-31T23:59:59Z").json()] == [created["id"]]
+    assert api.list(f"{scope}&creationDate.gt={quote('9999-12-31T23:59:59+01:00')}").json() == []
+
+
+@pytest.mark.parametrize("query, fragments", [
+    pytest.param("eventTime.gt=2026-13-45", ["eventTime", "'2026-13-45'"], id="impossible-date"),
+    pytest.param("eventTime.lt=2026-02-30", ["eventTime", "'2026-02-30'"], id="february-30"),
+    pytest.param("eventTime=yesterday", ["eventTime", "'yesterday'"], id="date-word"),
+    pytest.param(f"eventTime.gt={quote('9999-12-31T23:59:59-01:00')}", ["eventTime", "9999"], id="beyond-9999"),
+    pytest.param(f"eventTime.lt={quote('0001-01-01T00:00:00+01:00')}", ["eventTime", "0001"], id="before-year-1"),
+    pytest.param("$where=1", ["$where"], id="$where-parameter"),
+    pytest.param("colour=red", ["colour"], id="unknown-attribute"),
+])
+def test_bad_event_record_query_is_400(api, query, fragments):
+    assert_tmf_error(api.request("GET", f"/serviceProblemEventRecord?{query}"), 400, *fragments)
+
+
+@pytest.mark.parametrize("collection", ["/hub", "/serviceProblemEventRecord"])
+@pytest.mark.parametrize("query, fragments", [
+    pytest.param("offset=-1", ["offset", "minimum of 0"], id="offset-negative"),
+    pytest.param("limit=0", ["limit", "minimum of 1"], id="limit-zero"),
+    pytest.param("limit=1001", ["limit", "maximum of 1000"], id="limit-over-maximum"),
+    pytest.param(f"limit={10**30}", ["limit", "maximum of 1000"], id="limit-huge"),
+    pytest.param(f"offset={10**30}", ["offset"], id="offset-huge"),
+    pytest.param(f"offset={2**63}", ["offset"], id="offset-just-over-int64"),
+    pytest.param("limit=abc", ["limit", "'abc'"], id="limit-word"),
+    pytest.param("offset=1.5", ["offset", "'1.5'"], id="offset-decimal"),
+    pytest.param("limit=1e3", ["limit", "'1e3'"], id="limit-exponent"),
+])
+def test_absurd_paging_on_the_other_lists_is_400(api, collection, query, fragments):
+    assert_tmf_error(api.request("GET", f"{collection}?{query}"), 400, *fragments)
+
+
+def test_operators_in_event_record_query_values_are_literal(api):
+    created = api.created()
+    scope = f"serviceProblem.id={created['id']}"
+    assert api.request("GET", f"/serviceProblemEventRecord?{scope}").headers["X-Total-Count"] == "1"  # the scope works
+    for query in ('serviceProblem.id={"$ne":null}', "serviceProblem.id=$exists", 'eventType={"$ne":null}',
+                  "eventType=$ne", 'id={"$gt":""}'):
+        response = api.request("GET", f"/serviceProblemEventRecord?{query}")
+        assert response.status_code == 200, response.text
+        assert response.json() == [], query  # as an operator it would match every record
+    response = api.request("GET", f"/serviceProblemEventRecord?{scope}&eventType.ne=$ne")
+    assert response.headers["X-Total-Count"] == "1"  # "is not the literal '$ne'" matches
+
+
+def test_operators_in_hub_query_values_are_literal(api):
+    created = hub_raw(api, HUB_BODY)
+    assert created.status_code == 201, created.text
+    try:
+        assert int(api.request("GET", "/hub?limit=1").headers["X-Total-Count"]) >= 1
+        for query in ('callback={"$ne":null}', "callback=$ne", 'id={"$gt":""}', "callback.regex=$ne"):
+            response = api.request("GET", f"/hub?{query}")
+            assert response.status_code == 200, response.text
+            assert response.json() == [], query  # as an operator it would match the subscription
+        assert_tmf_error(api.request("GET", "/hub?$where=1"), 400, "$where")
+    finally:
+        api.request("DELETE", f"/hub/{created.json()['id']}")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support.assertions import assert_tmf_error
 from tests.support.client import JSON_PATCH, MERGE, Api, report
 
 REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 412: "Precondition Failed",
@@ -72,7 +73,14 @@ def assert_error(response, status: int, code: str | None = None, mentions=()) ->
 def assert_rejected_unchanged(api: Api, problem_id: str, before: tuple[dict, str], response, status: int,
                               code: str | None = None, mentions=()) -> dict:
     body = assert_error(response, status, code, mentions)
+    assert_tmf_error(response, status)  # also: application/json, no internals in the answer
     assert snapshot(api, problem_id) == before, "a rejected patch changed the stored resource"
+    records = api.request("GET", f"/serviceProblemEventRecord?serviceProblem.id={problem_id}"
+                                 f"&sort=eventTime&limit=1000").json()
+    assert records, "the report has no event records at all"
+    assert all(r["eventTime"] <= before[0]["lastUpdate"] for r in records), "a rejected patch recorded an event"
+    assert records[-1]["notification"]["event"]["serviceProblem"] == before[0], \
+        "the newest event describes a state other than the stored one"
     return body
 
 

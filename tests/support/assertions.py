@@ -35,3 +35,38 @@ def nothing_written(api):
     before = api.total()
     yield
     assert api.total() == before, "a refused request changed the number of stored reports"
+
+
+def report_state(api, problem_id: str) -> tuple[dict, str, list[str]]:
+    """What a refused change must leave alone: the stored representation (lastUpdate included), its ETag (the
+    stored version) and the ids of the report's event records (the events a write carries)."""
+    response = api.get(problem_id)
+    assert response.status_code == 200, response.text[:500]
+    records = api.request("GET", f"/serviceProblemEventRecord?serviceProblem.id={problem_id}&limit=1000")
+    assert records.status_code == 200, records.text[:500]
+    return response.json(), response.headers["ETag"], sorted(record["id"] for record in records.json())
+
+
+@contextmanager
+def report_unchanged(api, problem_id: str):
+    """The report, its version and its events are the same after the block, and no report was added."""
+    before, total = report_state(api, problem_id), api.total()
+    yield before
+    after = report_state(api, problem_id)
+    assert after[0] == before[0], "a refused request changed the stored report"
+    assert after[1] == before[1], "a refused request wrote a new version of the report"
+    assert after[2] == before[2], "a refused request recorded an event"
+    assert api.total() == total, "a refused request changed the number of stored reports"
+
+
+@contextmanager
+def no_subscription_written(api):
+    """The number of hub subscriptions is the same after the block."""
+    def count() -> int:
+        response = api.request("GET", "/hub?limit=1")
+        assert response.status_code == 200, response.text[:500]
+        return int(response.headers["X-Total-Count"])
+
+    before = count()
+    yield
+    assert count() == before, "a refused subscription was stored"

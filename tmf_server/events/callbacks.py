@@ -41,6 +41,10 @@ def allowed_addresses(url: str, allow: tuple[str, ...], resolve: bool = True) ->
     The dispatcher connects only to these addresses, so a DNS answer that changes between the check and
     the connection cannot redirect a delivery.
     """
+    # RFC 3986 has no spaces or control characters in a URL, and http.client refuses to send such a target.
+    if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
+        raise BadRequest(f"callback {url!r} is not a valid URL: it contains spaces or control characters.",
+                         code="invalidCallback")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -6,6 +6,7 @@ import uuid
 from tmf_server.errors import BadRequest, NotFound
 from tmf_server.events.callbacks import check_callback
 from tmf_server.events.signing import signing_key
+from tmf_server.problems.rules import check_keys
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import build_filter
 from tmf_server.query.params import split_query_string
@@ -43,6 +44,7 @@ class SubscriptionService:
             raise BadRequest(f"query: {exc.message}", code="invalidQuery") from None
 
     def subscribe(self, body: dict) -> dict:
+        check_keys(body)  # operator and dotted names, lone surrogates: 400 as in every other body
         callback = body["callback"].strip()
         check_callback(callback, self.callback_allow)
         query = body.get("query")

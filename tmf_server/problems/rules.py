@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import jsonschema
 
@@ -11,6 +12,9 @@ from tmf_server.query.filters import canonical_datetime, parse_datetime
 
 SERVER_OWNED_DATES = frozenset({"creationDate", "lastUpdate", "statusChangeDate", "resolutionDate"})
 IDENTITY = frozenset({"id", "href"})
+# A JSON string escape such as "\ud800" decodes to a lone surrogate: valid JSON text, but no Unicode character,
+# so it cannot be stored (BSON strings are UTF-8).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # ServiceProblem_Update leaves these out: they are set once, at creation.
 NOT_PATCHABLE = IDENTITY | {"firstAlert", "originatingSystem", "trackingRecord"} | SERVER_OWNED_DATES
 
@@ -70,10 +74,11 @@ class ServiceProblemRules:
             _rewrite(representation, path)
 
 
-def _rewrite(node, path: tuple[str, ...]) -> None:
+def _rewrite(node, path: tuple[str, ...], full: str = "") -> None:
+    full = full or ".".join(path)
     if isinstance(node, list):
         for item in node:
-            _rewrite(item, path)
+            _rewrite(item, path, full)
         return
     if not isinstance(node, dict) or path[0] not in node:
         return
@@ -81,17 +86,33 @@ def _rewrite(node, path: tuple[str, ...]) -> None:
         value = node[path[0]]
         if isinstance(value, str):
             try:
-                node[path[0]] = canonical_datetime(parse_datetime(value))
+                parsed = parse_datetime(value)
             except ValueError:
-                pass  # the schema check reports it
+                return  # the schema check reports it
+            try:
+                node[path[0]] = canonical_datetime(parsed)
+            except ValueError as exc:
+                raise BadRequest(f"{full}: {exc}", code="invalidValue") from None
         return
-    _rewrite(node[path[0]], path[1:])
+    _rewrite(node[path[0]], path[1:], full)
+
+
+def _check_text(text: str, where: str, what: str) -> None:
+    match = _LONE_SURROGATE.search(text)
+    if match:
+        raise BadRequest(f"{where or 'The body'}: {what} contains the unpaired surrogate "
+                         f"\\u{ord(match.group()):04x}, which is not a Unicode character (the body must be "
+                         f"valid UTF-8 once decoded).", code="invalidValue")
 
 
 def check_keys(value, where: str = "") -> None:
     """Keys that MongoDB would read as operators or paths are refused anywhere in a body, and so are
-    NaN and Infinity, which Python's JSON parser accepts but JSON (RFC 8259) and the store do not have, and
-    integers beyond 64 bits, which BSON cannot hold."""
+    NaN and Infinity, which Python's JSON parser accepts but JSON (RFC 8259) and the store do not have,
+    integers beyond 64 bits, which BSON cannot hold, and lone surrogates (\\ud800) in strings and names,
+    which UTF-8 cannot encode."""
+    if isinstance(value, str):
+        _check_text(value, where, "the text")
+        return
     if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
         raise BadRequest(f"{where or 'The body'}: {value} is larger than the 64-bit integers the store keeps.",
                          code="invalidValue")
@@ -100,9 +121,10 @@ def check_keys(value, where: str = "") -> None:
         raise BadRequest(f"{where or 'The body'}: {text} is not a JSON number.", code="invalidValue")
     if isinstance(value, dict):
         for key, item in value.items():
+            _check_text(key, where, f"the attribute name {key!r}")
             if key.startswith("$") or "." in key or "\x00" in key:
                 raise BadRequest(f"The attribute name '{key}'{' in ' + where if where else ''} is not allowed: "
-                                 f"names must not start with '$' or contain '.'.", code="invalidAttributeName")
+                                 f"names must not start with '$' or contain '.' or NUL.", code="invalidAttributeName")
             check_keys(item, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
         for index, item in enumerate(value):

@@ -37,7 +37,10 @@ def canonical_datetime(value: datetime) -> str:
     """The one stored form of a date-time: UTC, milliseconds, 'Z' (so strings order like times)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+        raise ValueError(f"{value.isoformat()} is outside the years 0001 to 9999 in UTC.") from None
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
