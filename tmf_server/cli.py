@@ -1,4 +1,4 @@
-"""tmf-server: command line (serve)."""
+"""tmf-server: command line (serve, worker, conformance)."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from tmf_server.conformance import command as conformance
 from tmf_server.settings import BASE_PATH, Settings
 from tmf_server.store.embedded import EmbeddedEngine
 
@@ -55,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--data-dir", help="embedded engine data directory (default ./var, env TMF_DATA_DIR)")
     worker_cmd = commands.add_parser("worker", help="deliver events to hub subscribers, without serving HTTP")
     worker_cmd.add_argument("--processes", type=int, default=1, help="dispatcher processes (default 1)")
+    conformance.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "conformance":
+        return conformance.main(args, commands.choices["conformance"].error)
     logging.basicConfig(level=logging.INFO)
     if args.command == "worker":
         return worker(Settings.from_env(), args.processes)
