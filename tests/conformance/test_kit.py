@@ -121,6 +121,13 @@ def merge_patch_also_changes_reason(exchange: Forwarded) -> None:
             exchange.request_body = json.dumps({**body, "reason": "changed behind the client's back"}).encode()
 
 
+def lists_labelled_as_text(exchange: Forwarded) -> None:
+    if exchange.method == "GET" and exchange.status in (200, 206) and urlsplit(exchange.target).path.endswith(
+            "/serviceProblem"):
+        exchange.headers = {k: v for k, v in exchange.headers.items() if k.lower() != "content-type"}
+        exchange.headers["Content-Type"] = "text/plain"
+
+
 def drop_location(exchange: Forwarded) -> None:
     if exchange.method == "POST":
         exchange.headers = {k: v for k, v in exchange.headers.items() if k.lower() != "location"}
@@ -150,6 +157,9 @@ BROKEN_SERVERS = {
     "merge patch changes more than it names": (merge_patch_also_changes_reason, {"merge-patch"},
                                                "also changed ['reason']"),
     "drops Location": (drop_location, {"create"}, "no Location header"),
+    "labels lists as text": (lists_labelled_as_text, {"list", "fields-list", "filter-equality", "filter-dotted",
+                                                      "filter-operators", "sort", "paging", "invalid-create"},
+                             "labelled Content-Type 'text/plain'"),
     "priority as text on retrieve": (priority_as_text_on_retrieve, {"retrieve", "merge-patch", "json-patch"},
                                      "priority"),
 }

@@ -56,6 +56,10 @@ class Session:
         body = exchange.json
         self.expect(isinstance(body, kind), f"expected a JSON {'array' if kind is list else 'object'} body, got "
                                             f"{_describe(exchange.text)}", exchange)
+        media_type = (exchange.header("Content-Type") or "").split(";")[0].strip().lower()
+        self.expect(media_type == "application/json" or media_type.endswith("+json"),
+                    f"a JSON body was labelled Content-Type {exchange.header('Content-Type')!r}, not application/json",
+                    exchange)
         return body
 
     def expect_valid(self, definition: str, instance: Any, exchange: Exchange, what: str) -> None:
