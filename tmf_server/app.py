@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from tmf_server import errors
 from tmf_server.api.context import EXTENSION_KEY, Services
-from tmf_server.api.validators import NamedParameterValidator
+from tmf_server.api.validators import BODY_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
 from tmf_server.problems.repository import ServiceProblemRepository
@@ -45,6 +45,19 @@ INTAKE_SPEC_PATH = SPEC_PATH.with_name("intake.yaml")  # listeners for other TM 
 def load_spec(path: Path = SPEC_PATH) -> dict:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def state_limit(spec: dict, max_limit: int) -> dict:
+    """The served document states the configured page-size maximum (TMF_MAX_LIMIT) on every `limit` parameter."""
+    candidates = list((spec.get("components") or {}).get("parameters", {}).values())
+    for item in spec["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                candidates.extend(operation.get("parameters", ()))
+    for parameter in candidates:
+        if parameter.get("name") == "limit" and parameter.get("in") == "query" and "schema" in parameter:
+            parameter["schema"]["maximum"] = max_limit
+    return spec
 
 
 def allowed_methods_of(*specs: dict):
@@ -106,8 +119,9 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
                              jsonifier=Jsonifier(json, separators=(",", ":")))
     extra_specs = [load_spec(path) for path in (ADMIN_SPEC_PATH, INTAKE_SPEC_PATH)]
     for document in (spec, *extra_specs):
+        state_limit(document, settings.max_limit)
         app.add_api(document, validate_responses=settings.validate_responses, strict_validation=False,
-                    validator_map={"parameter": NamedParameterValidator})
+                    validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS})
     app.app.extensions[EXTENSION_KEY] = services
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)

@@ -62,7 +62,7 @@ def allowed_addresses(url: str, allow: tuple[str, ...], resolve: bool = True) ->
             return []
         try:
             infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a host the IDNA codec refuses, e.g. with an empty label
             raise BadRequest(f"callback host '{host}' cannot be resolved.", code="invalidCallback") from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     for address in addresses:
