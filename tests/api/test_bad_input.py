@@ -880,6 +880,22 @@ def test_hub_callback_with_spaces_or_control_characters_is_400(api, callback):
         assert_tmf_error(api.request("POST", "/hub", json={"callback": callback}), 400, "callback", "not a valid URL")
 
 
+@pytest.mark.parametrize("callback, fragments", [
+    ("http://[::1]:8080/hook", ["IPv6", "host name"]),
+    ("http://127.0.0.1:65536/hook", ["not a valid URL"]),
+])
+def test_hub_callback_outside_the_documented_form_is_400(api, callback, fragments):
+    # HubSubscriptionInput.callback's pattern states the form; the server enforces it (x-reported-by-server).
+    with no_subscription_written(api):
+        assert_tmf_error(api.request("POST", "/hub", json={"callback": callback}), 400, "callback", *fragments)
+
+
+def test_hub_callback_on_the_highest_port_is_accepted(api):
+    created = api.request("POST", "/hub", json={"callback": "http://127.0.0.1:65535/hook"})
+    assert created.status_code == 201, created.text
+    assert api.request("DELETE", f"/hub/{created.json()['id']}").status_code == 204
+
+
 @pytest.mark.parametrize("query, fragments", [
     pytest.param("$where=1", ["$where"], id="$where-name"),
     pytest.param('event.serviceProblem.priority={"$gt":0}', ["priority", '{"$gt":0}'], id="json-operator-integer"),

@@ -1,10 +1,12 @@
 """The TMF630 translator emits only the canonical MongoDB forms (docs/mongodb.md)."""
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from tmf_server.app import load_spec
 from tmf_server.errors import BadRequest
 from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.query.filters import build_filter
+from tmf_server.query.filters import build_filter, canonical_datetime
 from tmf_server.query.listing import parse_list_query
 from tmf_server.query.params import Term, split_query_string
 
@@ -112,3 +114,13 @@ def test_limit_has_a_default_and_a_maximum():
         parse("", limit=1001)
     with pytest.raises(BadRequest):
         parse("limit>5")
+
+
+@pytest.mark.parametrize("value, stored", [
+    (datetime(149, 6, 3, 23, 4, 4, 783000, tzinfo=timezone(-timedelta(hours=20, minutes=5))), "0149-06-04T19:09:04.783Z"),
+    (datetime(1, 1, 1, tzinfo=timezone.utc), "0001-01-01T00:00:00.000Z"),
+    (datetime(2026, 11, 25, 8, 0, 0, 123456), "2026-11-25T08:00:00.123Z"),
+])
+def test_stored_date_times_have_four_digit_years(value, stored):
+    # RFC 3339 (the OpenAPI date-time format) requires four year digits; strftime's %Y does not pad them.
+    assert canonical_datetime(value) == stored

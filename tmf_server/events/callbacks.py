@@ -54,6 +54,9 @@ def allowed_addresses(url: str, allow: tuple[str, ...], resolve: bool = True) ->
         raise BadRequest(f"callback '{url}' must be an absolute http or https URL.", code="invalidCallback")
     if parts.username or parts.password:
         raise BadRequest("callback must not carry credentials in the URL.", code="invalidCallback")
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        raise BadRequest(f"callback '{url}': an IPv6 address needs a host name (openapi/tmf656-v4.yaml, "
+                         f"HubSubscriptionInput.callback).", code="invalidCallback")
     host = parts.hostname
     try:
         addresses = [ipaddress.ip_address(host)]

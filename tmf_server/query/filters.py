@@ -41,7 +41,9 @@ def canonical_datetime(value: datetime) -> str:
         value = value.astimezone(timezone.utc)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
         raise ValueError(f"{value.isoformat()} is outside the years 0001 to 9999 in UTC.") from None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y does not pad years before 1000 to four digits, which RFC 3339 requires.
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond // 1000:03d}Z")
 
 
 _DECODED_PLUS_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
