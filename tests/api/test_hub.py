@@ -48,6 +48,11 @@ def test_subscription_without_query_takes_everything(api):
     ({"callback": 7}, "callback"),
     ({"callback": CALLBACK, "secret": ""}, "secret"),
     ({"callback": CALLBACK, "secret": "whsec_not base64!"}, "base64"),
+    ({"callback": CALLBACK, "query": "eventType=ServiceProblemCreatedEvent"}, "'ServiceProblemCreatedEvent' is not an event"),
+    ({"callback": CALLBACK, "query": "eventType=ServiceProblemCreateEvent,Nope"}, "'Nope' is not an event"),
+    ({"callback": CALLBACK, "query": "eventType!=$ne"}, "'$ne' is not an event"),
+    ({"callback": CALLBACK, "id": "chosen-by-the-client"}, "'id' was unexpected"),
+    ({"callback": CALLBACK, "colour": "red"}, "'colour' was unexpected"),
 ])
 def test_invalid_subscription_is_400_and_nothing_is_stored(api, body, fragment):
     before = api.request("GET", "/hub?limit=1").headers["X-Total-Count"]

@@ -8,13 +8,25 @@ from tmf_server.events.callbacks import check_callback
 from tmf_server.events.signing import signing_key
 from tmf_server.problems.rules import check_keys
 from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.query.filters import build_filter
-from tmf_server.query.params import split_query_string
+from tmf_server.events.builder import EVENT_TYPES
+from tmf_server.query.filters import build_filter, resolve_term
+from tmf_server.query.params import Term, split_query_string
 from tmf_server.store.database import SUBSCRIPTIONS
 from tmf_server.store.reader import CollectionReader
 
 # Stored events keep the notification (the envelope clients subscribe to) under this key.
 EVENT_ENVELOPE_ROOT = "notification"
+
+
+def _check_event_types(catalog: AttributeCatalog, term: Term) -> None:
+    """An eventType this server never emits could never match: refused when subscribing, not silently never sent."""
+    attribute, operator = resolve_term(catalog, term)
+    if attribute.path != "eventType" or operator not in ("eq", "ne"):
+        return
+    unknown = [value for value in term.value.split(",") if value not in EVENT_TYPES]
+    if unknown:
+        raise BadRequest(f"eventType {', '.join(repr(v) for v in unknown)} is not an event this server emits; "
+                         f"it emits {', '.join(EVENT_TYPES)}.")
 
 
 def representation(document: dict) -> dict:
@@ -39,7 +51,10 @@ class SubscriptionService:
             return {}
         text = query.strip().lstrip("?")
         try:
-            return build_filter(self.event_catalog, split_query_string(text))
+            terms = split_query_string(text)
+            for term in terms:
+                _check_event_types(self.event_catalog, term)
+            return build_filter(self.event_catalog, terms)
         except BadRequest as exc:
             raise BadRequest(f"query: {exc.message}", code="invalidQuery") from None
 
