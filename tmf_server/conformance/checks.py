@@ -131,15 +131,18 @@ def fields_retrieve(session: Session) -> None:
                    f"fields=category must return category and id; got {body}")
 
 
-@check("fields-list", "GET /serviceProblem?fields=reason: every element has only reason, id and href")
+@check("fields-list", "GET /serviceProblem?fields=reason (and reason,priority): only those, id and href")
 def fields_list(session: Session) -> None:
     problems = family(session)
-    exchange = session.client.get(RESOURCE, category=problems[0]["category"], fields="reason")
-    session.expect_ids(exchange, ids(problems), what="category filter with fields=reason")
-    for item in exchange.json:
-        extra = sorted(set(item) - {"reason", "id", "href"})
-        session.expect(not extra, f"fields=reason returned other attributes too: {extra}")
-        session.expect("reason" in item, f"fields=reason returned no reason: {item}")
+    for selection in (["reason"], ["reason", "priority"]):
+        fields = ",".join(selection)
+        exchange = session.client.get(RESOURCE, category=problems[0]["category"], fields=fields)
+        session.expect_ids(exchange, ids(problems), what=f"category filter with fields={fields}")
+        for item in exchange.json:
+            extra = sorted(set(item) - {*selection, "id", "href"})
+            session.expect(not extra, f"fields={fields} returned other attributes too: {extra}")
+            missing = [name for name in selection if name not in item]
+            session.expect(not missing, f"fields={fields} left out {missing}: {item}")
 
 
 @check("filter-equality", "attribute=value filters return exactly the matching resources")
@@ -151,6 +154,7 @@ def filter_equality(session: Session) -> None:
                        what="reason=<one report's reason>")
     session.expect_ids(session.client.get(RESOURCE, category=problems[0]["category"], priority="3"),
                        [problems[2]["id"]], what="category=<marker>&priority=3")
+    session.expect_ids(session.client.get(RESOURCE, id=problems[0]["id"]), [problems[0]["id"]], what="id=<one id>")
 
 
 @check("filter-dotted", "dotted attribute paths (originatorParty.id=...) return exactly the matching resources")
