@@ -241,6 +241,13 @@ def test_server_owned_attribute_is_400_naming_it(api, name, value):
         assert_tmf_error(api.get(value), 404, value)
 
 
+@pytest.mark.parametrize("name", ["parentProblem", "underlyingProblem"])
+def test_group_links_on_create_are_400_naming_the_tasks(api, name):
+    # Created with a link, a report would point at a problem that does not point back; the group task links both.
+    with nothing_written(api):
+        assert_tmf_error(api.create(report(**{name: [{"id": "other"}]})), 400, name, "/problemGroup")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # POST: names MongoDB would read as operators or paths
 

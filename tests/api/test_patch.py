@@ -218,12 +218,12 @@ def test_json_patch_move_and_copy_within_patchable_attributes(api):
     patched = ok(api.patch(created["id"], [
         {"op": "copy", "from": "/affectedService/0", "path": "/affectedService/-"},
         {"op": "move", "from": "/name", "path": "/statusChangeReason"},
-        {"op": "add", "path": "/underlyingProblem", "value": []},
-        {"op": "move", "from": "/rootCauseService/0", "path": "/underlyingProblem/-"},
+        {"op": "add", "path": "/rootCauseResource", "value": []},
+        {"op": "move", "from": "/rootCauseService/0", "path": "/rootCauseResource/-"},
     ], content_type=JSON_PATCH))
     assert patched["affectedService"] == created["affectedService"] * 2
     assert "name" not in patched and patched["statusChangeReason"] == "Evening throughput"
-    assert patched["rootCauseService"] == [] and patched["underlyingProblem"] == [{"id": "svc-bng-3"}]
+    assert patched["rootCauseService"] == [] and patched["rootCauseResource"] == [{"id": "svc-bng-3"}]
     assert snapshot(api, created["id"])[0] == patched
 
 
@@ -305,6 +305,26 @@ def test_patching_a_read_only_attribute_is_400(api, attribute, content_type, bod
     before = snapshot(api, created["id"])
     response = api.patch(created["id"], body, content_type=content_type)
     assert_rejected_unchanged(api, created["id"], before, response, 400, "notPatchable", attribute)
+
+
+@pytest.mark.parametrize("content_type, body, attribute", [
+    pytest.param(MERGE, {"parentProblem": [{"id": "other"}]}, "parentProblem", id="parent-merge"),
+    pytest.param(MERGE, {"underlyingProblem": [{"id": "other"}]}, "underlyingProblem", id="underlying-merge"),
+    pytest.param(MERGE, {"underlyingProblem": None}, "underlyingProblem", id="underlying-merge-null"),
+    pytest.param(JSON_PATCH, [{"op": "add", "path": "/parentProblem", "value": [{"id": "other"}]}], "parentProblem",
+                 id="parent-add"),
+    pytest.param(JSON_PATCH, [{"op": "remove", "path": "/underlyingProblem"}], "underlyingProblem",
+                 id="underlying-remove"),
+    pytest.param(JSON_PATCH, [{"op": "move", "from": "/rootCauseService", "path": "/underlyingProblem"}],
+                 "underlyingProblem", id="underlying-move-into"),
+])
+def test_group_links_are_changed_only_by_the_group_tasks(api, content_type, body, attribute):
+    # A PATCH would write one side of a two-sided link; /problemGroup and /problemUngroup write both.
+    created = new_report(api, rootCauseService=[{"id": "svc-bng-3"}])
+    before = snapshot(api, created["id"])
+    response = api.patch(created["id"], body, content_type=content_type)
+    assert_rejected_unchanged(api, created["id"], before, response, 400, "groupLink",
+                              (attribute, "/problemGroup", "/problemUngroup"))
 
 
 @pytest.mark.parametrize("content_type, body", [
@@ -730,8 +750,8 @@ CONCURRENT_ATTRIBUTES = {
     "slaViolation": lambda v: [{"id": v}],
     "troubleTicket": lambda v: [{"id": v}],
     "underlyingAlarm": lambda v: [{"id": v}],
-    "underlyingProblem": lambda v: [{"id": v}],
-    "parentProblem": lambda v: [{"id": v}],
+    "note": lambda v: [{"text": v}],
+    "affectedLocation": lambda v: [{"id": v}],
     "affectedResource": lambda v: [{"id": v}],
 }
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tmf_server.app import load_spec
-from tmf_server.problems.rules import SERVER_OWNED_DATES
+from tmf_server.problems.rules import GROUP_LINKS, SERVER_OWNED_DATES
 
 # The official TMF656 v4.0.0 Swagger 2 document, kept unmodified beside the served one.
 OFFICIAL = Path(__file__).resolve().parents[2] / "openapi" / "official" / "TMF656-ServiceProblem-v4.0.0.swagger.json"
@@ -40,15 +40,16 @@ def test_every_official_definition_is_served_unchanged():
 
 
 def test_merge_patch_schema_is_update_with_nullable_attributes():
-    """Each ServiceProblem_Update attribute but the server-owned dates, nullable (null removes it) unless mandatory;
-    objects loose, since RFC 7396 merges them; nothing else (AMENDMENTS items 6 and 7)."""
+    """Each ServiceProblem_Update attribute but the server-owned dates and the links the group tasks own, nullable
+    (null removes it) unless mandatory; objects loose, since RFC 7396 merges them; nothing else (AMENDMENTS items 6
+    and 7)."""
     update = SERVED["ServiceProblem_Update"]["properties"]
     merge = SERVED["ServiceProblem_MergePatch"]["properties"]
     mandatory = {*SERVED["ServiceProblem_Create"]["required"], "status"}
-    assert set(merge) == set(update) - SERVER_OWNED_DATES
+    assert set(merge) == set(update) - SERVER_OWNED_DATES - GROUP_LINKS
     assert SERVED["ServiceProblem_MergePatch"]["additionalProperties"] is False
     for name, prop in update.items():
-        if name in SERVER_OWNED_DATES:
+        if name in SERVER_OWNED_DATES | GROUP_LINKS:
             continue
         if "$ref" not in prop:
             assert merge[name] == ({**prop} if name in mandatory else {**prop, "nullable": True}), name
@@ -61,7 +62,7 @@ def test_merge_patch_schema_is_update_with_nullable_attributes():
 
 
 @pytest.mark.parametrize("request_schema, official, left_out", [
-    ("ServiceProblem_CreateRequest", "ServiceProblem_Create", {"id", "href", *SERVER_OWNED_DATES, "status"}),
+    ("ServiceProblem_CreateRequest", "ServiceProblem_Create", {"id", "href", *SERVER_OWNED_DATES, *GROUP_LINKS, "status"}),
     ("ProblemAcknowledgement_CreateRequest", "ProblemAcknowledgement_Create", {"ackProblem"}),
     ("ProblemUnacknowledgement_CreateRequest", "ProblemUnacknowledgement_Create", {"unackProblem"}),
     ("ProblemGroup_CreateRequest", "ProblemGroup_Create", set()),

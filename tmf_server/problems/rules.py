@@ -17,10 +17,19 @@ IDENTITY = frozenset({"id", "href"})
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # ServiceProblem_Update leaves these out: they are set once, at creation.
 NOT_PATCHABLE = IDENTITY | {"firstAlert", "originatingSystem", "trackingRecord"} | SERVER_OWNED_DATES
+# Links between problems have two sides; only the group and ungroup tasks write both together.
+GROUP_LINKS = frozenset({"parentProblem", "underlyingProblem"})
 
 
 def _describe(names) -> str:
     return ", ".join(sorted(names))
+
+
+def _check_no_group_links(names: set[str]) -> None:
+    links = names & GROUP_LINKS
+    if links:
+        raise BadRequest(f"{_describe(links)}: links between problems are made by POST /problemGroup and removed by "
+                         f"POST /problemUngroup, which change both problems together.", code="groupLink")
 
 
 class ServiceProblemRules:
@@ -42,11 +51,13 @@ class ServiceProblemRules:
             raise BadRequest(f"{_describe(owned)} {'is' if len(owned) == 1 else 'are'} set by the server; "
                              f"leave {'it' if len(owned) == 1 else 'them'} out of the request.",
                              code="serverOwnedAttribute")
+        _check_no_group_links(set(body))
 
     def check_patch_targets(self, touched: set[str]) -> None:
         forbidden = touched & NOT_PATCHABLE
         if forbidden:
             raise BadRequest(f"{_describe(forbidden)} cannot be patched.", code="notPatchable")
+        _check_no_group_links(touched)
         self.check_known(touched)  # also `{"x": null}`, which never reaches the patched representation
 
     def check_known(self, representation: dict) -> None:
