@@ -255,6 +255,38 @@ def test_loading_names_the_wrong_attribute():
         schemas.load("troubleTicket", event)
     assert "event.troubleTicket.relatedParty[0].id" in raised.value.message
 
+    event = sla_violation_event(customer_id="C", service_id="S")
+    event["event"]["slaViolation"]["sla"]["id"] = " \u3000"
+    with pytest.raises(BadRequest, match=r"event\.slaViolation\.sla\.id: An identifier must not be empty"):
+        schemas.load("slaViolation", event)
+
+
+def test_a_date_time_outside_the_stored_range_is_a_400_naming_it_not_a_500():
+    event = degradation_event(customer_id="C", service_id="S")
+    event["eventTime"] = "0001-01-01T00:30:00+01:00"
+    with pytest.raises(BadRequest, match=r"eventTime: 0001-01-01T00:30:00\+01:00 is outside the years 0001 to 9999"):
+        schemas.load("event", event)
+
+
+def test_a_ticket_with_an_empty_description_makes_a_report():
+    """TMF621 requires a description but lets it be empty; the report then takes the name, else a sentence."""
+    event = ticket_event(customer_id="C1", product_id="P1", characteristics=chars(metric="jitter"))
+    event["event"]["troubleTicket"]["description"] = ""
+    assert run("troubleTicket", event).body["description"] == "Slow broadband in the evening"
+    del event["event"]["troubleTicket"]["name"]
+    ticket_id = event["event"]["troubleTicket"]["id"]
+    assert run("troubleTicket", event).body["description"] == f"Customer trouble ticket {ticket_id}: jitter degradation"
+
+
+@pytest.mark.parametrize("text", ["1e999", "nan", "Infinity", "1_000"])
+def test_numeric_looking_text_that_is_no_finite_decimal_number_stays_text(text):
+    """A value that would become inf or NaN (which the store refuses) or that only Python reads ("1_000")."""
+    event = ticket_event(customer_id="C1", product_id="P1", characteristics=chars(metric="jitter", observedValue=text))
+    assert value(run("troubleTicket", event).body, "observedValue") == text
+    event = alarm_event(alarm_id="1", customer_id="C", service_id="S")
+    event["event"]["alarm"]["crossedThresholdInformation"]["observedValue"] = text
+    assert value(run("alarm", event).body, "observedValue") == text
+
 
 # -- priority rule ----------------------------------------------------------------------------------------------
 

@@ -396,6 +396,13 @@ INVALID = [
     ("event", _without(_EVENT, "event", "qosDegradation", "metric"), "metric"),
     ("event", _with(_EVENT, "sideways", "event", "qosDegradation", "direction"), "direction"),
     ("event", _with(_EVENT, "2026-13-45", "event", "qosDegradation", "degradationStart"), "degradationStart"),
+    # the rules openapi/intake.yaml states: a blank identifier (reported by the server), href a URI
+    ("slaViolationEvent", _with(_SLA, {"id": "  "}, "event", "slaViolation", "sla"),
+     "event.slaViolation.sla.id: An identifier must not be empty"),
+    ("alarmEvent", _with(_ALARM, "olt 7", "event", "alarm", "alarmedObject", "href"), "event.alarm.alarmedObject.href"),
+    # no stored form: the year 10000 in UTC
+    ("alarmEvent", _with(_ALARM, "9999-12-31T23:30:00-01:00", "event", "alarm", "alarmRaisedTime"),
+     "event.alarm.alarmRaisedTime: 9999-12-31T23:30:00-01:00 is outside the years 0001 to 9999 in UTC"),
 ]
 
 

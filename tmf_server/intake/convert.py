@@ -11,6 +11,7 @@ from datetime import datetime
 
 from tmf_server.intake.priority import (BREACHED_TARGET_IMPACT, TIERS, Assessment, PriorityRule, impact_of,
                                        normalise_tier)
+from tmf_server.intake.schemas import number
 from tmf_server.query.filters import canonical_datetime
 
 # Outcomes a conversion asks for.
@@ -110,11 +111,8 @@ def _measure(value):
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value.strip()
-        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        found = number(value)
+        return value.strip() if found is None else found
     return value
 
 
@@ -305,6 +303,15 @@ def _envelope_customer(notice: dict) -> dict | None:
 
 # -- TMF621 TroubleTicketCreateEvent / TroubleTicketAttributeValueChangeEvent ---------------------------------
 
+def _ticket_description(ticket: dict, metric) -> str:
+    """The ticket's description; TMF621 requires one but lets it be empty (a report needs a description): then
+    its name, else a sentence."""
+    for text in (ticket.get("description"), ticket.get("name")):
+        if text and text.strip():
+            return text
+    return f"Customer trouble ticket {ticket['id']}" + (f": {metric} degradation" if metric else "")
+
+
 def from_trouble_ticket_event(notice: dict, ctx: Context) -> Conversion:
     ticket = notice["event"]["troubleTicket"]
     chars = _chars(ticket.get("troubleTicketCharacteristic"), ticket.get("characteristic"),
@@ -332,7 +339,7 @@ def from_trouble_ticket_event(notice: dict, ctx: Context) -> Conversion:
         tier_candidates=[chars.get("slaTier"), *(s.get("slaTier") for s in slas),
                          _tier_word(*(s.get("name") for s in slas))],
         impact=impact_of(ticket.get("severity")),
-        description=ticket["description"],
+        description=_ticket_description(ticket, metric),
         reason=f"{metric} degradation reported by the customer" if metric else
         f"customer {ticket.get('ticketType') or 'trouble ticket'}",
         name=ticket.get("name"),

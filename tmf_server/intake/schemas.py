@@ -3,16 +3,37 @@
 
 Only the attributes the conversion reads are declared (field names as in the source documents); everything
 else in a notification is kept in the stored raw event and otherwise ignored (`unknown = EXCLUDE`).
+
+openapi/intake.yaml states every rule of a single attribute enforced here (tests/unit/test_intake_contract.py
+compares the two): types and required attributes, date-times, and identifiers that are not blank (the pattern
+NON_BLANK, reported by the server: `x-reported-by-server`, so that the message below names the rule).
 """
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from tmf_server.errors import BadRequest
+from tmf_server.query.filters import canonical_datetime
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+# A character that is not white space as str.strip() and str.isspace() know it: an identifier must contain one.
+# The same pattern is on every identifier of openapi/intake.yaml (explicit, so every regex dialect reads it alike).
+NON_BLANK = "[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
+
+def number(value):
+    """The number a numeric text means ("120", " 1.5e3 "), or None: text that is not a number in decimal
+    notation ("1_000", "nan", "Infinity") or whose value is not finite ("1e999") stays text."""
+    if not isinstance(value, str) or not _NUMBER.fullmatch(value):
+        return None
+    parsed = float(value)
+    if not math.isfinite(parsed):
+        return None
+    return int(parsed) if parsed.is_integer() and abs(parsed) < 2**53 else parsed
 
 
 class Identifier(fields.Field):
@@ -27,6 +48,25 @@ class Identifier(fields.Field):
         return text
 
 
+class DateTime(fields.Field):
+    """An RFC 3339 date-time (Connexion checked the format) as an aware datetime. The instant must lie in the
+    years 0001 to 9999 in UTC, the range of the server's one stored form: 0001-01-01T00:30:00+01:00 is in the
+    year 0 in UTC, and no stored form exists for it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid date-time.")
+        try:
+            parsed = datetime.fromisoformat(value.strip().upper())
+        except ValueError:
+            raise ValidationError("Not a valid date-time (RFC 3339, e.g. 2026-11-20T18:00:00Z).") from None
+        try:
+            canonical_datetime(parsed)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return parsed
+
+
 class Measure(fields.Field):
     """A measured or reference value: a number, or a string as TMF642 `observedValue` is. A string that is a
     number becomes the number (so that values compare); other text is kept as it is."""
@@ -37,10 +77,8 @@ class Measure(fields.Field):
         if isinstance(value, (int, float)):
             return value
         if isinstance(value, str):
-            if _NUMBER.fullmatch(value):
-                number = float(value)
-                return int(number) if number.is_integer() and abs(number) < 2**53 else number
-            return value.strip()
+            found = number(value)
+            return value.strip() if found is None else found
         raise ValidationError("Not a valid measure (a number or a string).")
 
 
@@ -50,14 +88,19 @@ class _Base(Schema):
 
 
 class EntityRef(_Base):
-    """EntityRef / RelatedEntity / ThresholdRef / AffectedService / ServiceRef: the reference attributes."""
+    """EntityRef (TMF688 source and reportingSystem) / ServiceRef / ProductRef: the reference attributes."""
 
     id = Identifier(required=True)
     href = fields.String()
     name = fields.String()
-    role = fields.String()
+    role = fields.String()  # read from a source that is neither a product nor a service
     referredType = fields.String(data_key="@referredType")
-    slaTier = fields.String()  # extension, on an SLA reference only (docs/intake.md)
+
+
+class RelatedEntity(EntityRef):
+    """TMF621 RelatedEntity, and the SLA of a TMF688 QoS degradation: an SLA reference may carry its tier."""
+
+    slaTier = fields.String()  # extension, read on an SLA reference only (docs/intake.md)
 
 
 class Party(_Base):
@@ -91,8 +134,8 @@ class Envelope(_Base):
 
     eventId = fields.String(required=True)
     eventType = fields.String(required=True)
-    eventTime = fields.DateTime()
-    timeOcurred = fields.DateTime()  # the TMF spelling
+    eventTime = DateTime()
+    timeOcurred = DateTime()  # the TMF spelling
     correlationId = fields.String()
     description = fields.String()
     title = fields.String()
@@ -113,10 +156,10 @@ class TroubleTicket(_Base):
     ticketType = fields.String(required=True)
     priority = fields.String()
     status = fields.String()
-    creationDate = fields.DateTime()
+    creationDate = DateTime()
     externalId = fields.String()
     relatedParty = fields.List(fields.Nested(Party))
-    relatedEntity = fields.List(fields.Nested(EntityRef))
+    relatedEntity = fields.List(fields.Nested(RelatedEntity))
     troubleTicketCharacteristic = fields.List(fields.Nested(Characteristic))  # TMF621 v5 name
     characteristic = fields.List(fields.Nested(Characteristic))  # accepted too (docs/intake.md)
 
@@ -166,8 +209,8 @@ class Alarm(_Base):
     probableCause = fields.String()
     specificProblem = fields.String()
     alarmDetails = fields.String()
-    alarmRaisedTime = fields.DateTime(required=True)
-    alarmClearedTime = fields.DateTime()
+    alarmRaisedTime = DateTime(required=True)
+    alarmClearedTime = DateTime()
     sourceSystemId = fields.String(required=True)
     reportingSystemId = fields.String()
     alarmedObjectType = fields.String()
@@ -215,7 +258,7 @@ class Violation(_Base):
 class SlaViolation(_Base):
     id = Identifier(required=True)
     href = fields.String()
-    date = fields.DateTime(required=True)
+    date = DateTime(required=True)
     sla = fields.Nested(SlaRef)
     violation = fields.Nested(Violation, required=True)
     relatedParty = fields.List(fields.Nested(SlaParty))
@@ -236,13 +279,13 @@ class QosDegradation(_Base):
     product = fields.Nested(EntityRef)
     productOffering = fields.Nested(EntityRef)
     service = fields.Nested(EntityRef)
-    sla = fields.Nested(EntityRef)
+    sla = fields.Nested(RelatedEntity)
     metric = fields.String(required=True)
     observedValue = Measure()
     threshold = Measure()
     unit = fields.String()
     direction = fields.String()
-    degradationStart = fields.DateTime()
+    degradationStart = DateTime()
     severity = fields.String()
     slaTier = fields.String()
     description = fields.String()
