@@ -232,6 +232,27 @@ def test_html_report_shows_the_failed_request(server, tmp_path):
     assert "Request that failed" in page and "limit=2" in page
 
 
+def test_headers_are_sent_and_credentials_never_reach_the_reports(server, tmp_path):
+    seen = []
+
+    def record_headers(exchange: Forwarded) -> None:
+        if exchange.status == 0:
+            seen.append({k.lower(): v for k, v in exchange.request_headers.items()})
+        drop_total_count(exchange)
+
+    json_path, html_path = tmp_path / "report.json", tmp_path / "report.html"
+    with BreakingProxy(server.root_url, record_headers) as proxy:
+        result = run_kit(proxy.url(BASE_PATH), "--check", "paging", "--json", str(json_path), "--html",
+                         str(html_path), "--header", "Authorization: Bearer s3cret-token", "--header", "X-Tenant: t1")
+    assert result.returncode == 1
+    assert seen and all(h.get("authorization") == "Bearer s3cret-token" and h.get("x-tenant") == "t1" for h in seen)
+    (paging,) = kit_report(json_path)["checks"]
+    assert paging["failedExchange"]["request"]["headers"]["Authorization"] == "[redacted]"
+    assert paging["failedExchange"]["request"]["headers"]["X-Tenant"] == "t1"
+    for text in (json_path.read_text(), html_path.read_text(), result.stdout):
+        assert "s3cret-token" not in text
+
+
 def test_help_documents_the_kit():
     result = run_kit("--help")
     assert result.returncode == 0

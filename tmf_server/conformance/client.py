@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 
 BODY_SHOWN = 4000  # characters of a body kept in a report
+# Credentials given with --header never reach a report.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "apikey"})
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Exchange:
 
     def as_report(self) -> dict:
         return {
-            "request": {"method": self.method, "url": self.url, "headers": self.request_headers,
+            "request": {"method": self.method, "url": self.url, "headers": _redacted(self.request_headers),
                         "body": _shorten(self.request_body)},
             "response": None if self.status is None else {"status": self.status, "headers": self.headers,
                                                           "body": _shorten(self.text)},
@@ -46,6 +48,10 @@ class Exchange:
     def summary(self) -> str:
         answer = f"{self.status}" if self.status is not None else f"no answer ({self.transport_error})"
         return f"{self.method} {self.url} -> {answer}"
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    return {name: "[redacted]" if name.lower() in SECRET_HEADERS else value for name, value in headers.items()}
 
 
 def _shorten(text: str | None) -> str | None:
