@@ -7,6 +7,7 @@ import pymongo
 
 from tmf_server.events.schedule import utc_iso
 from tmf_server.store.database import DELIVERIES
+from tmf_server.store.reader import CollectionReader
 
 PENDING, RETRYING, DELIVERED, PARKED, CANCELLED = "pending", "retrying", "delivered", "parked", "cancelled"
 STATES = (PENDING, RETRYING, DELIVERED, PARKED, CANCELLED)
@@ -69,10 +70,13 @@ def representation(document: dict) -> dict:
     return shown
 
 
+NEWEST_FIRST = (("createdAt", -1), ("_id", 1))  # the admin list's order
+
+
 class DeliveryStore:
     def __init__(self, db):
-        self.db = db
-        self.collection = db[DELIVERIES]
+        self.reader = CollectionReader(db, DELIVERIES)  # get, find and count, as for the TMF656 lists
+        self.collection = self.reader.collection
 
     def ensure_indexes(self) -> None:
         for keys in INDEXES:
@@ -162,14 +166,13 @@ class DeliveryStore:
     # -- admin ----------------------------------------------------------------------------------------
 
     def get(self, delivery_id_: str) -> dict | None:
-        return self.collection.find_one({"_id": delivery_id_})
+        return self.reader.get(delivery_id_)
 
     def find(self, query: dict, offset: int, limit: int) -> list[dict]:
-        return list(self.collection.find(query).sort([("createdAt", -1), ("_id", 1)]).skip(offset).limit(limit))
+        return self.reader.find(query, NEWEST_FIRST, offset, limit)
 
     def count(self, query: dict) -> int:
-        # The count command, not count_documents: the embedded engine runs the latter's aggregation slowly.
-        return int(self.db.command("count", DELIVERIES, query=query)["n"])
+        return self.reader.count(query)
 
     def redrive(self, delivery_id_: str, now_ms: int) -> dict | None:
         """A parked delivery starts a fresh schedule (pending, due now); None if it was not parked."""
