@@ -10,7 +10,6 @@ from tmf_server.store.database import DELIVERIES
 from tmf_server.store.reader import CollectionReader
 
 PENDING, RETRYING, DELIVERED, PARKED, CANCELLED = "pending", "retrying", "delivered", "parked", "cancelled"
-STATES = (PENDING, RETRYING, DELIVERED, PARKED, CANCELLED)
 UNFINISHED = [PENDING, RETRYING]  # the states that still owe an attempt (and block later events of the chain)
 
 INDEXES = [  # none compound with _id: the embedded engine then rejects every insert (docs/mongodb.md)
@@ -102,10 +101,11 @@ class DeliveryStore:
         query = {"state": {"$in": UNFINISHED}, "nextAttemptAt": {"$lte": now_ms}, "leaseUntil": {"$lte": now_ms}}
         return list(self.collection.find(query).sort([("nextAttemptAt", 1)]).limit(limit))
 
-    def chain_head(self, subscription_id: str, problem_id: str, up_to_version: int) -> dict | None:
-        """The earliest unfinished delivery of one (subscription, problem) chain, up to a problem version."""
-        query = {"subscriptionId": subscription_id, "problemId": problem_id, "state": {"$in": UNFINISHED},
-                 "problemVersion": {"$lte": up_to_version}}
+    def chain_head(self, subscription_id: str, problem_id: str, up_to_version: int | None = None) -> dict | None:
+        """The earliest unfinished delivery of one (subscription, problem) chain, up to a problem version if given."""
+        query = {"subscriptionId": subscription_id, "problemId": problem_id, "state": {"$in": UNFINISHED}}
+        if up_to_version is not None:
+            query["problemVersion"] = {"$lte": up_to_version}
         found = list(self.collection.find(query).sort([("problemVersion", 1), ("seq", 1)]).limit(1))
         return found[0] if found else None
 
@@ -118,12 +118,9 @@ class DeliveryStore:
 
     def promote_next(self, subscription_id: str, problem_id: str, now_ms: int) -> None:
         """After a chain's head finished: its successor, if pending and deferred, is due now."""
-        found = list(self.collection.find({"subscriptionId": subscription_id, "problemId": problem_id,
-                                           "state": {"$in": UNFINISHED}})
-                     .sort([("problemVersion", 1), ("seq", 1)]).limit(1))
-        if found and found[0]["state"] == PENDING and found[0]["nextAttemptAt"] > now_ms:
-            self.collection.update_one({"_id": found[0]["_id"], "state": PENDING,
-                                        "nextAttemptAt": found[0]["nextAttemptAt"]},
+        head = self.chain_head(subscription_id, problem_id)
+        if head and head["state"] == PENDING and head["nextAttemptAt"] > now_ms:
+            self.collection.update_one({"_id": head["_id"], "state": PENDING, "nextAttemptAt": head["nextAttemptAt"]},
                                        {"$set": {"nextAttemptAt": now_ms}})
 
     def claim(self, document: dict, owner: str, now_ms: int, lease_ms: int) -> dict | None:
