@@ -173,10 +173,8 @@ class ProblemTasks:
                                  target="pending", output="unackProblem", verb="unacknowledged", idempotent=False)
 
     def group(self, body: dict, href_base: str, correlation_id: str | None = None) -> dict:
-        task, task_id = self._start(GROUP, body)
-        parent_id = body["parentProblem"]["id"]
-        child_ids = _unique(_ids(body["childProblem"]))
-        found = self._read_all([parent_id, *child_ids])
+        task = GROUP
+        task_id, parent_id, child_ids, found = self._start_link_task(task, body)
         parent = found[parent_id]
         children = [found[c] for c in child_ids]
 
@@ -235,10 +233,8 @@ class ProblemTasks:
         return self._answer(task, task_id, body, href_base)
 
     def ungroup(self, body: dict, href_base: str, correlation_id: str | None = None) -> dict:
-        task, task_id = self._start(UNGROUP, body)
-        parent_id = body["parentProblem"]["id"]
-        child_ids = _unique(_ids(body["childProblem"]))
-        found = self._read_all([parent_id, *child_ids])
+        task = UNGROUP
+        task_id, parent_id, child_ids, found = self._start_link_task(task, body)
         parent = found[parent_id]
         underlying = set(_ids(parent.get("underlyingProblem")))
         strangers = [c for c in child_ids
@@ -266,7 +262,7 @@ class ProblemTasks:
 
     def _status_task(self, task: str, body: dict, href_base: str, correlation_id: str | None, *,
                      source: str, target: str, output: str, verb: str, idempotent: bool) -> dict:
-        task, task_id = self._start(task, body)
+        task_id = self._start(task, body)
         problem_ids = _unique(_ids(body["problem"]))
         found = self._read_all(problem_ids)
         allowed = {source, target} if idempotent else {source}
@@ -296,7 +292,8 @@ class ProblemTasks:
             refs.append(ref_of(writer.write(problem_id, ("status", "statusChangeReason"), move)))
         return {**self._answer(task, task_id, body, href_base), output: refs}
 
-    def _start(self, task: str, body: dict) -> tuple[str, str]:
+    def _start(self, task: str, body: dict) -> str:
+        """Checks the body's attributes; returns the new task's id."""
         check_keys(body)
         owned = SERVER_OWNED[task] & set(body)
         if owned:
@@ -307,7 +304,14 @@ class ProblemTasks:
         if unknown:
             what = "is not an attribute" if len(unknown) == 1 else "are not attributes"
             raise BadRequest(f"{', '.join(sorted(unknown))} {what} of {TYPES[task]}.", code="unknownAttribute")
-        return task, str(uuid.uuid4())
+        return str(uuid.uuid4())
+
+    def _start_link_task(self, task: str, body: dict) -> tuple[str, str, list[str], dict[str, dict]]:
+        """Group and ungroup: the task id, the parent's id, the children's ids (each once) and every report read."""
+        task_id = self._start(task, body)
+        parent_id = body["parentProblem"]["id"]
+        child_ids = _unique(_ids(body["childProblem"]))
+        return task_id, parent_id, child_ids, self._read_all([parent_id, *child_ids])
 
     def _read_all(self, problem_ids: list[str]) -> dict[str, dict]:
         """Every listed report, or a 404 naming all the unknown ids."""
