@@ -1,6 +1,7 @@
 """One webhook attempt: an HTTP POST whose every outcome (2xx, other status, refusal, network error) is a value."""
 from __future__ import annotations
 
+import functools
 import http.client
 import socket
 import ssl
@@ -27,6 +28,12 @@ class AttemptResult:
     @property
     def delivered(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One default TLS context for every HTTPS attempt: building it loads the CA store (tens of milliseconds)."""
+    return ssl.create_default_context()
 
 
 def _pinned(addresses: list):
@@ -81,7 +88,7 @@ def post(url: str, body: str, headers: dict[str, str], timeout: float, allow: tu
     parts = urlsplit(url)
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
-                                                 context=ssl.create_default_context())
+                                                 context=_tls_context())
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     connection._create_connection = _pinned(addresses)
