@@ -158,4 +158,6 @@ def test_a_failed_delivery_never_changes_an_api_response(fast_server, listener_f
     subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
     created = api.create(report(category=tag))
     assert created.status_code == 201
-    assert api.patch(created.json()["id"], {"priority": 2}).status_code == 200
+    wait_for(lambda: listener.received(5))  # the create event's delivery has failed
+    patched = api.patch(created.json()["id"], {"priority": 2})
+    assert patched.status_code == 200 and patched.json()["priority"] == 2
