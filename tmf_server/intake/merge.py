@@ -9,6 +9,8 @@ from tmf_server.intake.priority import raise_only
 
 OPEN_EXCLUDED = ("closed", "cancelled", "rejected", "resolved")  # a report in these statuses is not open
 GROUPED_BY = "groupedBy"  # characteristic of a parent report made by the intake: the common cause's key
+# The kinds of cause key ("alarm:ID", "resource:ID", "service:ID") and the list of a report that names the cause.
+CAUSE_PATHS = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}
 
 # Lists a later notification adds to, and what identifies an entry in each.
 _APPENDED = {
@@ -30,6 +32,23 @@ class NoLongerOpen(Exception):
 
 def is_open(representation: dict) -> bool:
     return representation.get("status") not in OPEN_EXCLUDED
+
+
+def is_parent(representation: dict) -> bool:
+    """Whether the report is a parent the intake made (it carries the GROUPED_BY characteristic)."""
+    return any(c.get("name") == GROUPED_BY for c in representation.get("characteristic", []))
+
+
+def customers(representation: dict) -> list[dict]:
+    """The report's related parties with role customer."""
+    return [p for p in representation.get("relatedParty", []) if p.get("role") == "customer"]
+
+
+def shares_cause(representation: dict, key: str) -> bool:
+    """Whether the report names the cause `key` ("alarm:ID", "resource:ID" or "service:ID")."""
+    kind, _, value = key.partition(":")
+    path = CAUSE_PATHS.get(kind)
+    return bool(path) and any(entry.get("id") == value for entry in representation.get(path, []))
 
 
 def problem_ref(representation: dict) -> dict:
@@ -103,7 +122,7 @@ def append_notification(conversion: Conversion):
         if not is_open(representation):
             raise NoLongerOpen(representation["id"])
         for name in _APPENDED:
-            if name in body and name != "underlyingProblem":
+            if name in body:
                 _append(representation, name, body[name])
         if "affectedService" in representation:
             representation["affectedNumberOfServices"] = len(representation["affectedService"])
@@ -139,9 +158,6 @@ def _key_refs(key: str) -> dict:
 
 def parent_body(key: str, children: list[dict], conversion: Conversion, system_id: str) -> dict:
     """ServiceProblem_Create of the parent of reports of several customers with one cause (`key`)."""
-    customers = []
-    for child in children:
-        customers.extend(p for p in child.get("relatedParty", []) if p.get("role") == "customer")
     parent: dict = {
         "category": SYSTEM_ORIGINATED,
         "priority": min(c.get("priority", 10) for c in children),
@@ -154,20 +170,30 @@ def parent_body(key: str, children: list[dict], conversion: Conversion, system_i
         "relatedEvent": list(conversion.body.get("relatedEvent", [])),
         **_key_refs(key),
     }
+    _take_children(parent, children)
     for child in children:
-        for name in ("affectedService", "affectedResource", "underlyingAlarm"):
-            _append(parent, name, child.get(name))
-        _append(parent, "relatedParty", [p for p in child.get("relatedParty", []) if p.get("role") == "customer"])
         _merge_symptom(parent, [c for c in child.get("characteristic", [])
                                 if c.get("name") in ("metric", "observedValue", "unit", "direction",
                                                      "degradationStart")], conversion.direction)
     factors = [int(c["impactImportanceFactor"]) for c in children if str(c.get("impactImportanceFactor", "")).isdigit()]
     if factors:
         parent["impactImportanceFactor"] = str(max(factors))
-    parent["impactPattern"] = {"description": f"{len({p['id'] for p in customers})} customers affected by {key}"}
+    parent["impactPattern"] = {"description": f"{_customer_count(parent)} customers affected by {key}"}
+    return parent
+
+
+def _take_children(parent: dict, children: list[dict]) -> None:
+    """The parent takes the children's services, resources, alarms and customers (each once)."""
+    for child in children:
+        for name in ("affectedService", "affectedResource", "underlyingAlarm"):
+            _append(parent, name, child.get(name))
+        _append(parent, "relatedParty", customers(child))
     if "affectedService" in parent:
         parent["affectedNumberOfServices"] = len(parent["affectedService"])
-    return parent
+
+
+def _customer_count(parent: dict) -> int:
+    return len({p["id"] for p in customers(parent)})
 
 
 def adopt_children(children: list[dict], conversion: Conversion):
@@ -178,17 +204,13 @@ def adopt_children(children: list[dict], conversion: Conversion):
         if not is_open(parent):
             raise NoLongerOpen(parent["id"])
         _append(parent, "relatedEvent", conversion.body.get("relatedEvent"))
+        _take_children(parent, children)
         for child in children:
-            for name in ("affectedService", "affectedResource", "underlyingAlarm"):
-                _append(parent, name, child.get(name))
-            _append(parent, "relatedParty", [p for p in child.get("relatedParty", []) if p.get("role") == "customer"])
             if child.get("priority") is not None:
                 parent["priority"] = raise_only(parent.get("priority"), child["priority"])
-        if "affectedService" in parent:
-            parent["affectedNumberOfServices"] = len(parent["affectedService"])
-        customers = {p["id"] for p in parent.get("relatedParty", []) if p.get("role") == "customer"}
+        cause = _characteristic(parent, GROUPED_BY)
         pattern = parent.get("impactPattern") or {}
-        parent["impactPattern"] = {**pattern, "description": f"{len(customers)} customers affected by "
-                                   f"{next((c['value'] for c in parent.get('characteristic', []) if c.get('name') == GROUPED_BY), 'a common cause')}"}
+        parent["impactPattern"] = {**pattern, "description": f"{_customer_count(parent)} customers affected by "
+                                   f"{cause['value'] if cause else 'a common cause'}"}
 
     return change
