@@ -16,7 +16,7 @@ import pymongo
 from pymongo.errors import DuplicateKeyError
 
 from tmf_server.events.outbox import DELETING
-from tmf_server.intake.merge import GROUPED_BY, OPEN_EXCLUDED
+from tmf_server.intake.merge import CAUSE_PATHS, GROUPED_BY, OPEN_EXCLUDED, is_parent
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.documents import to_api
 
@@ -24,7 +24,6 @@ INTAKE_EVENTS = "intakeEvent"  # one document per received notification, `_id` =
 INTAKE_LOCKS = "intakeLock"  # short leases that serialise the processing of one customer/subject/metric or cause
 
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
-STORED_OUTCOMES = (RECEIVED, "created", "merged", "cleared", "rejected")
 
 # Indexes of the received events. The open-report searches use the server's ServiceProblem indexes
 # (status, relatedParty.id, affectedService.id); none are added to that collection here, so that the
@@ -59,7 +58,7 @@ def _subject(kind: str, subject_id: str) -> dict:
 
 def _cause(key: str) -> dict | None:
     kind, _, value = key.partition(":")
-    path = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}.get(kind)
+    path = CAUSE_PATHS.get(kind)
     return {path: {"$elemMatch": {"id": s(value)}}} if path else None
 
 
@@ -165,8 +164,7 @@ class IntakeRepository:
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
     def _first(self, *terms: dict) -> dict | None:
-        found = list(self.problems.find({"$and": [OPEN, *terms]}).sort([("creationDate", 1), ("_id", 1)]).limit(1))
-        return to_api(found[0]) if found and not found[0].get(DELETING) else None
+        return next(iter(self._all(*terms, limit=1)), None)
 
     def _all(self, *terms: dict, limit: int = 100) -> list[dict]:
         found = self.problems.find({"$and": [OPEN, *terms]}).sort([("creationDate", 1), ("_id", 1)]).limit(limit)
@@ -185,7 +183,7 @@ class IntakeRepository:
     def open_reports_of_alarm(self, alarm_id: str) -> list[dict]:
         """Every open report with this underlying alarm, children before their parent (parents last)."""
         found = self._all({"underlyingAlarm": {"$elemMatch": {"id": s(alarm_id)}}})
-        return sorted(found, key=lambda r: any(c.get("name") == GROUPED_BY for c in r.get("characteristic", [])))
+        return sorted(found, key=is_parent)
 
     def open_parent(self, keys: list[str]) -> dict | None:
         """An open parent made for one of these causes."""

@@ -12,8 +12,8 @@ import jsonschema
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.intake import schemas
 from tmf_server.intake.convert import CLEARED, REJECTED, Context, Conversion, convert
-from tmf_server.intake.merge import (GROUPED_BY, NoLongerOpen, adopt_children, append_notification, is_open, parent_body,
-                                     problem_ref, record_event)
+from tmf_server.intake.merge import (NoLongerOpen, adopt_children, append_notification, customers, is_open, is_parent,
+                                     parent_body, problem_ref, record_event, shares_cause)
 from tmf_server.intake.priority import PriorityRule
 from tmf_server.intake.repository import IntakeRepository
 from tmf_server.problems.rules import check_keys
@@ -45,12 +45,8 @@ def record_representation(document: dict, record_base: str, *, duplicate: bool =
     return shown
 
 
-def _is_parent(report: dict) -> bool:
-    return any(c.get("name") == GROUPED_BY for c in report.get("characteristic", []))
-
-
 def _customer_of(report: dict) -> str | None:
-    return next((p.get("id") for p in report.get("relatedParty", []) if p.get("role") == "customer"), None)
+    return next((p.get("id") for p in customers(report)), None)
 
 
 class IntakeService:
@@ -148,7 +144,7 @@ class IntakeService:
         if target is None and conversion.alarm_id is not None:
             # The same alarm again: its one open report of this customer, or of no customer yet (it supplies it).
             candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id)
-                          if not _is_parent(r) and _customer_of(r) in (None, conversion.customer)]
+                          if not is_parent(r) and _customer_of(r) in (None, conversion.customer)]
             target = candidates[0] if len(candidates) == 1 else None
         problem, outcome = None, "created"
         if target is not None:
@@ -197,12 +193,6 @@ class IntakeService:
 
     # -- grouping: reports of several customers with one cause -----------------------------------------------
 
-    @staticmethod
-    def _shares(report: dict, key: str) -> bool:
-        kind, _, value = key.partition(":")
-        path = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}.get(kind)
-        return bool(path) and any(entry.get("id") == value for entry in report.get(path, []))
-
     def _group(self, problem: dict, conversion: Conversion, api_base: str, correlation: str) -> dict | None:
         """Reports of other customers open for one of this notification's causes (the same alarm, alarmed object or
         service) are grouped with this one under a parent: an open parent made for one of the causes, or a
@@ -229,7 +219,7 @@ class IntakeService:
             except NoLongerOpen:  # finished meanwhile: a new parent for the open reports
                 parent = None
         if parent is None:
-            key = next((k for k in keys if any(self._shares(s, k) for s in siblings)), keys[0])
+            key = next((k for k in keys if any(shares_cause(s, k) for s in siblings)), keys[0])
             body = parent_body(key, children, conversion, self.settings.system_id)
             self._check_body(body)
             parent = self.problems.create(body, api_base + "/serviceProblem", correlation_id=correlation).representation
