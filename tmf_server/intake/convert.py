@@ -11,7 +11,7 @@ from datetime import datetime
 
 from tmf_server.intake.priority import (BREACHED_TARGET_IMPACT, TIERS, Assessment, PriorityRule, impact_of,
                                        normalise_tier)
-from tmf_server.intake.schemas import number
+from tmf_server.intake.schemas import measure
 from tmf_server.query.filters import canonical_datetime
 
 # Outcomes a conversion asks for.
@@ -102,18 +102,6 @@ def _chars(*lists) -> dict:
             if item.get("name") and item["name"] not in found and item.get("value") not in (None, ""):
                 found[item["name"]] = item["value"]
     return found
-
-
-def _measure(value):
-    """Numbers and numeric text as numbers (the Measure field already did this for typed attributes)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        found = number(value)
-        return value.strip() if found is None else found
-    return value
 
 
 def _date_text(value) -> str | None:
@@ -235,7 +223,7 @@ def _symptom(metric, observed, threshold, unit, direction, start, tier) -> list[
     return out
 
 
-def event_ref(source: str, notice: dict, ctx: Context) -> dict:
+def event_ref(notice: dict, ctx: Context) -> dict:
     """EventRef of the received notification: its eventId, the stored raw event's URL, its time and type."""
     return _clean({"id": notice["eventId"], "href": ctx.record_href,
                    "eventTime": _when(notice.get("eventTime")) or ctx.received_at,
@@ -284,7 +272,7 @@ def _assemble(source: str, notice: dict, ctx: Context, *, kind: str, category: s
         "affectedResource": resources or [],
         "relatedEntity": subjects.entities,
         "firstAlert": first_alert,
-        "relatedEvent": [event_ref(source, notice, ctx)],
+        "relatedEvent": [event_ref(notice, ctx)],
         "externalIdentifier": external,
         "characteristic": characteristic,
         **references,
@@ -322,8 +310,8 @@ def from_trouble_ticket_event(notice: dict, ctx: Context) -> Conversion:
         subjects.any(entity)
     subjects.any(notice.get("source"))
     system = _system_of(notice, default=DEFAULT_SYSTEMS["troubleTicket"])
-    metric, observed = chars.get("metric"), _measure(chars.get("observedValue"))
-    threshold, unit = _measure(chars.get("threshold")), chars.get("unit")
+    metric, observed = chars.get("metric"), measure(chars.get("observedValue"))
+    threshold, unit = measure(chars.get("threshold")), chars.get("unit")
     direction = _direction(chars.get("direction"), observed, threshold)
     others = [p for p in ticket.get("relatedParty") or () if p is not customer]
     originator = _party(customer, "customer") if customer else (
@@ -382,8 +370,8 @@ def from_alarm_event(notice: dict, ctx: Context) -> Conversion:
                         default=DEFAULT_SYSTEMS["alarm"])
     metric = crossed.get("indicatorName") or chars.get("metric")
     observed = crossed.get("observedValue") if crossed.get("observedValue") is not None else \
-        _measure(chars.get("observedValue"))
-    threshold = threshold_ref.get("name") or threshold_ref.get("id") or _measure(chars.get("threshold"))
+        measure(chars.get("observedValue"))
+    threshold = threshold_ref.get("name") or threshold_ref.get("id") or measure(chars.get("threshold"))
     unit = crossed.get("indicatorUnit") or chars.get("unit")
     direction = _direction(crossed.get("direction") or chars.get("direction"), observed, threshold)
     obj = alarm["alarmedObject"]

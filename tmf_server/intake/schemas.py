@@ -36,6 +36,14 @@ def number(value):
     return int(parsed) if parsed.is_integer() and abs(parsed) < 2**53 else parsed
 
 
+def measure(value):
+    """A numeric text as its number (see `number`), other text stripped; numbers and anything else as they are."""
+    if isinstance(value, str):
+        found = number(value)
+        return value.strip() if found is None else found
+    return value
+
+
 class Identifier(fields.Field):
     """A string, or an integer as TMF642 v4 (Alarm.id) and TMF623 v2 (SlaViolation.id) declare ids: kept as text."""
 
@@ -72,14 +80,9 @@ class Measure(fields.Field):
     number becomes the number (so that values compare); other text is kept as it is."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValidationError("Not a valid measure (a number or a string).")
-        if isinstance(value, (int, float)):
-            return value
-        if isinstance(value, str):
-            found = number(value)
-            return value.strip() if found is None else found
-        raise ValidationError("Not a valid measure (a number or a string).")
+        return measure(value)
 
 
 class _Base(Schema):
