@@ -1,9 +1,8 @@
-"""Stored events and hub subscriptions in the shapes of the data contract, and a bounded wait."""
+"""Stored events and hub subscriptions in the shapes of the data contract."""
 from __future__ import annotations
 
 import uuid
 
-from tests.support.polling import wait_for  # noqa: F401 (the event tests import it from here)
 from tmf_server.store.database import EVENTS, SUBSCRIPTIONS
 
 T = "2026-11-25T17:00:00.123Z"

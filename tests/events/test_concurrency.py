@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pymongo
 
-from tests.events.factory import add_events, add_subscription, event, wait_for
+from tests.events.factory import add_events, add_subscription, event
 from tests.events.test_dispatcher import assert_in_order, count, settled
+from tests.support.polling import wait_for
 from tmf_server.events.deliveries import DeliveryStore, new_delivery
 from tmf_server.events.sources import EventSource
 from tmf_server.store.database import DELIVERIES

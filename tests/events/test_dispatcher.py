@@ -14,12 +14,14 @@ from types import SimpleNamespace
 import flask
 import pytest
 
-from tests.events.factory import add_events, add_subscription, event, wait_for
+from tests.events.factory import add_events, add_subscription, event
+from tests.support.polling import wait_for
 from tmf_server.api import admin
 from tmf_server.errors import Conflict, NotFound
 from tmf_server.events.deliveries import DeliveryStore, new_delivery
 from tmf_server.settings import Settings
 from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
+from tmf_server.store.reader import CollectionReader
 
 STATE = "ServiceProblemStateChangeEvent"
 CREATE = "ServiceProblemCreateEvent"
@@ -32,8 +34,7 @@ def deliveries_of(db, subscription: dict) -> dict[str, dict]:
 
 
 def count(db, collection: str, query: dict) -> int:
-    # The count command: count_documents takes another path on the embedded engine (docs/mongodb.md).
-    return int(db.command("count", collection, query=query)["n"])
+    return CollectionReader(db, collection).count(query)
 
 
 def settled(db) -> bool:

@@ -7,7 +7,8 @@ import time
 from pymongo.errors import AutoReconnect
 
 from tests.events.conftest import fast_settings
-from tests.events.factory import add_events, add_subscription, event, wait_for
+from tests.events.factory import add_events, add_subscription, event
+from tests.support.polling import wait_for
 from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
 from tmf_server.store.database import connect
 from tmf_server.store.embedded import EmbeddedEngine
