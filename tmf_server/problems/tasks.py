@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
@@ -331,41 +331,31 @@ class ProblemTasks:
         except NotFound:
             return None  # a dangling link: nothing beyond it
 
-    def _ancestors_among(self, problem: dict, candidates: set[str]) -> list[str]:
-        """The candidates found walking up from `problem` through parentProblem."""
-        found, seen, frontier = [], {problem["id"]}, _ids(problem.get("parentProblem"))
+    def _linked(self, problem: dict, link: str) -> Iterator[str]:
+        """The ids reached from `problem` following `link` (parentProblem: up; underlyingProblem: down), each once,
+        reading each report only when the walk goes on past it."""
+        seen, frontier = {problem["id"]}, _ids(problem.get(link))
         while frontier and len(seen) < MAX_LINK_WALK:
             problem_id = frontier.pop()
             if problem_id in seen:
                 continue
             seen.add(problem_id)
-            if problem_id in candidates:
-                found.append(problem_id)
-            above = self._read(problem_id)
-            if above is not None:
-                frontier.extend(_ids(above.get("parentProblem")))
-        return found
+            yield problem_id
+            found = self._read(problem_id)
+            if found is not None:
+                frontier.extend(_ids(found.get(link)))
+
+    def _ancestors_among(self, problem: dict, candidates: set[str]) -> list[str]:
+        """The candidates found walking up from `problem` through parentProblem."""
+        return [problem_id for problem_id in self._linked(problem, "parentProblem") if problem_id in candidates]
 
     def _cycle(self, parent: dict, children: list[dict]) -> list[str]:
         """The children that the parent descends from (up through parentProblem, down through underlyingProblem)."""
         child_ids = [c["id"] for c in children]
         cyclic = set(self._ancestors_among(parent, set(child_ids)))
         for child in children:
-            child_id = child["id"]
-            if child_id in cyclic:
-                continue
-            seen, frontier = {child_id}, list(_ids(child.get("underlyingProblem")))
-            while frontier and len(seen) < MAX_LINK_WALK:
-                problem_id = frontier.pop()
-                if problem_id == parent["id"]:
-                    cyclic.add(child_id)
-                    break
-                if problem_id in seen:
-                    continue
-                seen.add(problem_id)
-                below = self._read(problem_id)
-                if below is not None:
-                    frontier.extend(_ids(below.get("underlyingProblem")))
+            if child["id"] not in cyclic and parent["id"] in self._linked(child, "underlyingProblem"):
+                cyclic.add(child["id"])
         return [c for c in child_ids if c in cyclic]
 
     @staticmethod
