@@ -35,14 +35,18 @@ class EventSource:
         # atomic on MongoDB; on the embedded engine every command runs alone).
         fresh = [e["_id"] for e in self.collection.find(
             {"_fanout": FANOUT_PENDING, "_fanoutUntil": {"$exists": False}}, {"_id": 1}).limit(limit)]
+        leased = 0
         if fresh:
-            self.collection.update_many({"_id": {"$in": fresh}, "_fanout": FANOUT_PENDING,
-                                         "_fanoutUntil": {"$exists": False}}, {"$set": lease})
+            leased += self.collection.update_many({"_id": {"$in": fresh}, "_fanout": FANOUT_PENDING,
+                                                   "_fanoutUntil": {"$exists": False}}, {"$set": lease}).modified_count
         # Leased by a dispatcher that did not finish in time (it died): taken over one by one.
         for stale in self.collection.find({"_fanout": FANOUT_PENDING, "_fanoutUntil": {"$lte": now_ms}},
                                           {"_id": 1, "_fanoutToken": 1}).limit(max(0, limit - len(fresh))):
-            self.collection.update_one({"_id": stale["_id"], "_fanout": FANOUT_PENDING,
-                                        "_fanoutToken": stale.get("_fanoutToken")}, {"$set": lease})
+            leased += self.collection.update_one({"_id": stale["_id"], "_fanout": FANOUT_PENDING,
+                                                  "_fanoutToken": stale.get("_fanoutToken")},
+                                                 {"$set": lease}).modified_count
+        if not leased:  # nothing carries the token: no read-back (the idle dispatcher's every round)
+            return token, []
         owned = list(self.collection.find({"_fanoutToken": token, "_fanout": FANOUT_PENDING}, FANOUT_FIELDS))
         return token, owned
 
