@@ -19,6 +19,7 @@ from tests.support.polling import wait_for
 from tmf_server.api import admin
 from tmf_server.errors import Conflict, NotFound
 from tmf_server.events.deliveries import DeliveryStore, new_delivery
+from tmf_server.events.sources import EventSource
 from tmf_server.settings import Settings
 from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
 from tmf_server.store.reader import CollectionReader
@@ -109,6 +110,19 @@ def test_each_matching_active_subscription_gets_one_delivery_and_no_other_does(d
     db[EVENTS].update_many({}, {"$set": {"_fanout": "pending"}})
     assert dispatcher.fan_out() == 3
     assert count(db, DELIVERIES, {}) == sum(len(expected) for _f, expected in cases)
+
+
+def test_a_fan_out_batch_takes_over_expired_leases_only_within_its_limit(db):
+    fresh = [event(f"F{i}", 1) for i in range(3)]
+    expired = [event(f"X{i}", 1) for i in range(3)]
+    for e in expired:  # leased by a dispatcher that died
+        e.update({"_fanoutToken": "dead", "_fanoutOwner": "dead/1/x", "_fanoutUntil": 500})
+    add_events(db, *fresh, *expired)
+    source = EventSource(db)
+    _token, first = source.claim_pending("me", 1_000, 60_000, 3)
+    assert {e["_id"] for e in first} == {e["_id"] for e in fresh}
+    _token, second = source.claim_pending("me", 1_000, 60_000, 2)
+    assert len(second) == 2 and {e["_id"] for e in second} < {e["_id"] for e in expired}
 
 
 # -- payload and headers ------------------------------------------------------------------------------------

@@ -39,9 +39,12 @@ class EventSource:
         if fresh:
             leased += self.collection.update_many({"_id": {"$in": fresh}, "_fanout": FANOUT_PENDING,
                                                    "_fanoutUntil": {"$exists": False}}, {"$set": lease}).modified_count
-        # Leased by a dispatcher that did not finish in time (it died): taken over one by one.
-        for stale in self.collection.find({"_fanout": FANOUT_PENDING, "_fanoutUntil": {"$lte": now_ms}},
-                                          {"_id": 1, "_fanoutToken": 1}).limit(max(0, limit - len(fresh))):
+        # Leased by a dispatcher that did not finish in time (it died): taken over one by one, within the batch
+        # (not when fresh events filled it: limit(0) would mean no limit).
+        room = limit - len(fresh)
+        stale_events = self.collection.find({"_fanout": FANOUT_PENDING, "_fanoutUntil": {"$lte": now_ms}},
+                                            {"_id": 1, "_fanoutToken": 1}).limit(room) if room > 0 else []
+        for stale in stale_events:
             leased += self.collection.update_one({"_id": stale["_id"], "_fanout": FANOUT_PENDING,
                                                   "_fanoutToken": stale.get("_fanoutToken")},
                                                  {"$set": lease}).modified_count
