@@ -1,4 +1,4 @@
-"""Hub listener_factory (real HTTP servers on loopback) receive every event of the server, reliably."""
+"""Hub listeners (real HTTP servers on loopback) receive every event of the server, reliably."""
 from __future__ import annotations
 
 import base64
