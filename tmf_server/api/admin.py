@@ -7,8 +7,9 @@ import flask
 
 from tmf_server.api.context import raw_query_string, services
 from tmf_server.api.paging import page_headers
-from tmf_server.errors import BadRequest, Conflict, NotFound
+from tmf_server.errors import Conflict, NotFound
 from tmf_server.events.deliveries import DeliveryStore, representation
+from tmf_server.query.listing import page_limit
 
 
 def _store() -> DeliveryStore:
@@ -21,9 +22,7 @@ def _now_ms() -> int:
 
 def list_deliveries(state=None, subscriptionId=None, eventId=None, problemId=None, offset=0, limit=None):
     settings = services().settings
-    limit = settings.default_limit if limit is None else limit
-    if limit > settings.max_limit:
-        raise BadRequest(f"limit must be at most {settings.max_limit}.", code="invalidLimit")
+    limit = page_limit(limit, settings.default_limit, settings.max_limit)
     query = {key: value for key, value in (("state", state), ("subscriptionId", subscriptionId),
                                            ("eventId", eventId), ("problemId", problemId)) if value is not None}
     store = _store()

@@ -34,10 +34,15 @@ def services() -> Services:
     return flask.current_app.extensions[EXTENSION_KEY]
 
 
-def api_base_url() -> str:
-    """Absolute URL of the API base path, from the configured public URL or the request."""
+def absolute_url(path: str) -> str:
+    """`path` under the server's root, from the configured public URL or the request."""
     root = services().settings.public_base_url or flask.request.host_url
-    return root.rstrip("/") + BASE_PATH
+    return root.rstrip("/") + path
+
+
+def api_base_url() -> str:
+    """Absolute URL of the TMF656 API base path."""
+    return absolute_url(BASE_PATH)
 
 
 def raw_query_string() -> str:

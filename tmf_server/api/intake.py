@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import flask
 
-from tmf_server.api.context import api_base_url, correlation_id, raw_query_string, services
+from tmf_server.api.context import absolute_url, api_base_url, correlation_id, raw_query_string, services
 from tmf_server.api.paging import page_headers
-from tmf_server.errors import BadRequest, NotFound
+from tmf_server.errors import NotFound
 from tmf_server.intake.service import IntakeService, record_representation
+from tmf_server.query.listing import page_limit
 
 INTAKE_PATH = "/intake"
 
@@ -16,8 +17,7 @@ def _intake() -> IntakeService:
 
 
 def _record_base() -> str:
-    root = services().settings.public_base_url or flask.request.host_url
-    return root.rstrip("/") + INTAKE_PATH + "/record"
+    return absolute_url(INTAKE_PATH + "/record")
 
 
 def _receive(source: str, body: dict):
@@ -44,9 +44,7 @@ def receive_event(body):
 
 def list_records(outcome=None, source=None, sourceEventId=None, serviceProblemId=None, offset=0, limit=None):
     settings = services().settings
-    limit = settings.default_limit if limit is None else limit
-    if limit > settings.max_limit:
-        raise BadRequest(f"limit must be at most {settings.max_limit}.", code="invalidLimit")
+    limit = page_limit(limit, settings.default_limit, settings.max_limit)
     repository = _intake().repository
     query = repository.record_query(outcome, source, sourceEventId, serviceProblemId)
     base = _record_base()

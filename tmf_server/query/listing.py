@@ -62,6 +62,15 @@ def parse_sort(catalog: AttributeCatalog, text: str | None,
     return tuple(keys)
 
 
+def page_limit(limit: int | None, default_limit: int, max_limit: int) -> int:
+    """The page size of every list: the default when none is asked, never beyond the maximum (the served
+    documents state it too, so Connexion usually refuses first)."""
+    limit = default_limit if limit is None else limit
+    if limit > max_limit:
+        raise BadRequest(f"limit is at most {max_limit}.", code="invalidQuery")
+    return limit
+
+
 def parse_list_query(catalog: AttributeCatalog, raw_query: str, *, fields: str | None, sort: str | None,
                      offset: int | None, limit: int | None, default_limit: int, max_limit: int,
                      default_sort: tuple[tuple[str, int], ...] = DEFAULT_SORT) -> ListQuery:
@@ -70,9 +79,7 @@ def parse_list_query(catalog: AttributeCatalog, raw_query: str, *, fields: str |
     if misused:
         raise BadRequest(f"{misused[0]} takes a value with '=', not an operator.", code="invalidQuery")
     terms = [t for t in terms if t.name not in RESERVED]
-    limit = default_limit if limit is None else limit
-    if limit > max_limit:
-        raise BadRequest(f"limit is at most {max_limit}.", code="invalidQuery")
+    limit = page_limit(limit, default_limit, max_limit)
     return ListQuery(
         filter=build_filter(catalog, terms),
         sort=parse_sort(catalog, sort, default_sort),
