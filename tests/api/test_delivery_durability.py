@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.test_notifications import FAST, subscribe
+from tests.api.test_notifications import FAST, deliveries, subscribe
 from tests.support.client import Api, report
 from tests.support.listener import Listener
 from tests.support.polling import wait_for
@@ -45,8 +45,8 @@ def test_two_worker_processes_deliver_a_burst_exactly_once_per_subscriber(tmp_pa
     try:
         api = Api(server.base_url, contract)
         tag = f"burst-{uuid.uuid4().hex[:8]}"
-        for listener in listeners:
-            subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
+        subscriptions = [subscribe(api, listener.url, f"event.serviceProblem.category={tag}")
+                         for listener in listeners]
         for worker in workers:
             worker.start()
 
@@ -59,8 +59,11 @@ def test_two_worker_processes_deliver_a_burst_exactly_once_per_subscriber(tmp_pa
             problem_ids = set(pool.map(create, range(500)))
         assert len(problem_ids) == 500
 
-        for listener in listeners:
-            wait_for(lambda listener=listener: len(listener.received()) >= 500, timeout=300, interval=0.5)
+        # Done when every delivery is recorded delivered: a delivered one is final, so no attempt can follow and
+        # the counts below would show a duplicate.
+        for subscription in subscriptions:
+            wait_for(lambda subscription=subscription: len(deliveries(api, subscription, "delivered")) == 500,
+                     timeout=300, interval=0.5)
         event_ids = {r["id"] for r in api.request(
             "GET", "/serviceProblemEventRecord?eventType=ServiceProblemCreateEvent&limit=1000").json()
             if r["serviceProblem"]["id"] in problem_ids}

@@ -8,6 +8,7 @@ import time
 import pymongo
 import pytest
 
+from tests.support.polling import wait_for
 from tmf_server.intake.merge import GROUPED_BY
 from tmf_server.intake.repository import (
     INTAKE_EVENTS,
@@ -68,15 +69,32 @@ def test_a_lock_is_held_by_one_request_at_a_time(repo):
     assert owner is not None
     assert repo.lock(["cause:alarm:1"], lease_ms=60_000, wait_seconds=0.2) is None
     assert repo.locks.count_documents({}) == 2  # the failed attempt holds nothing
+    waiting = IntakeRepository(repo.db)  # the waiter's own repository, whose attempts on the lock store are counted
+    attempts = []
+    waiting.locks = AttemptCounter(waiting.locks, attempts)
     taken = []
-    waiter = threading.Thread(target=lambda: taken.append(repo.lock(["cause:alarm:1", "cause:x"], 60_000, 30)))
+    waiter = threading.Thread(target=lambda: taken.append(waiting.lock(["cause:alarm:1", "cause:x"], 60_000, 30)))
     waiter.start()
-    time.sleep(0.3)  # the waiter is blocked on a held key; it must not get it before the release below
-    assert taken == []
+    wait_for(lambda: len(attempts) >= 3, timeout=30)  # it has been refused the held key, again and again
+    assert taken == [], "the waiter got a key while another request held it"
     repo.unlock(["report:C|service:S|m", "cause:alarm:1"], owner)
     waiter.join(30)
     assert taken and taken[0] is not None
     assert repo.locks.find_one({"_id": "cause:alarm:1"})["owner"] == taken[0]
+
+
+class AttemptCounter:
+    """The lock collection, counting the inserts that try to take a key."""
+
+    def __init__(self, collection, attempts: list):
+        self._collection, self._attempts = collection, attempts
+
+    def insert_one(self, document, *args, **kwargs):
+        self._attempts.append(document["_id"])
+        return self._collection.insert_one(document, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._collection, name)
 
 
 def test_an_expired_lock_is_taken_over(repo):
