@@ -30,13 +30,13 @@ def _refusal(address, allow: tuple[str, ...]) -> str | None:
     return None
 
 
-def check_callback(url: str, allow: tuple[str, ...], resolve: bool = True) -> None:
+def check_callback(url: str, allow: tuple[str, ...]) -> None:
     """Raises BadRequest unless `url` is an http(s) URL whose host the policy lets the server reach."""
-    allowed_addresses(url, allow, resolve)
+    allowed_addresses(url, allow)
 
 
-def allowed_addresses(url: str, allow: tuple[str, ...], resolve: bool = True) -> list:
-    """check_callback, returning the addresses it checked (empty for a host name when resolve is False).
+def allowed_addresses(url: str, allow: tuple[str, ...]) -> list:
+    """check_callback, returning the addresses it checked.
 
     The dispatcher connects only to these addresses, so a DNS answer that changes between the check and
     the connection cannot redirect a delivery.
@@ -61,8 +61,6 @@ def allowed_addresses(url: str, allow: tuple[str, ...], resolve: bool = True) ->
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        if not resolve:
-            return []
         try:
             infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):  # UnicodeError: a host the IDNA codec refuses, e.g. with an empty label
