@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from tmf_server import errors
 from tmf_server.api.context import EXTENSION_KEY, Services
-from tmf_server.api.validators import BODY_VALIDATORS, NamedParameterValidator
+from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
 from tmf_server.problems.repository import ServiceProblemRepository
@@ -121,7 +121,8 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     for document in (spec, *extra_specs):
         state_limit(document, settings.max_limit)
         app.add_api(document, validate_responses=settings.validate_responses, strict_validation=False,
-                    validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS})
+                    validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS,
+                                   "response": RESPONSE_VALIDATORS})
     app.app.extensions[EXTENSION_KEY] = services
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)

@@ -1,13 +1,19 @@
 """Connexion validators whose messages say which parameter is wrong, and that leave to the handlers the rules
 the served document marks `x-reported-by-server` (the handlers enforce the same rules with messages that name
-the attribute and the rule, e.g. "id is set by the server" rather than "Additional properties are not allowed")."""
+the attribute and the rule, e.g. "id is set by the server" rather than "Additional properties are not allowed").
+They check with the server's format checker (tmf_server/validation.py).
+"""
 from __future__ import annotations
 
-import re
+import threading
 
-from jsonschema import Draft4Validator
+from jsonschema import ValidationError
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.utils import is_null, is_nullable
+from connexion.validators import (VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator, MediaTypeDict,
+                                  ParameterValidator)
 
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, MediaTypeDict, ParameterValidator
+from tmf_server.validation import schema_validator
 
 REPORTED_BY_SERVER = "x-reported-by-server"
 
@@ -22,36 +28,63 @@ def without_server_reported(schema):
     return {k: without_server_reported(v) for k, v in schema.items() if k not in dropped}
 
 
+class _BuiltOnce:
+    """Connexion builds a validator per request; the schemas it passes are the same objects every time (those of
+    the loaded document), so what is derived from one is built once and kept with the schema it came from."""
+
+    def __init__(self, build):
+        self._build = build
+        self._built: dict[int, tuple[object, object]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, schema):
+        found = self._built.get(id(schema))
+        if found is not None and found[0] is schema:
+            return found[1]
+        value = self._build(schema)
+        with self._lock:
+            self._built[id(schema)] = (schema, value)  # the schema is kept, so its id is never reused
+        return value
+
+
+_parameter_validator = _BuiltOnce(lambda schema: schema_validator(without_server_reported(schema)))
+_request_body_validator = _BuiltOnce(
+    lambda schema: schema_validator(without_server_reported(schema), Draft4RequestValidator))
+_response_body_validator = _BuiltOnce(lambda schema: schema_validator(schema, Draft4ResponseValidator))
+
+
 class NamedParameterValidator(ParameterValidator):
     """Connexion reports '0 is less than the minimum of 1'; this says 'limit: 0 is less than ...'."""
 
     @staticmethod
     def validate_parameter(parameter_type, value, param, param_name=None):
-        if isinstance(param.get("schema"), dict) and REPORTED_BY_SERVER in param["schema"]:
-            param = {**param, "schema": without_server_reported(param["schema"])}  # a new schema: the spec is kept
-        error = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
-        if error:
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
+        try:
+            _parameter_validator(param.get("schema", param)).validate(value)
+        except ValidationError as error:
             sentence = str(error).split("\n\nFailed validating", 1)[0]
             return f"{parameter_type} parameter '{param['name']}': {sentence}"
-        return error
+        return None
 
 
 class ServerReportingJSONBodyValidator(JSONRequestBodyValidator):
-    """Validates a JSON body against its schema, except for the top-level keywords the handler reports."""
+    """Validates a JSON body against its schema, except for the keywords the handler reports."""
 
-    def __init__(self, *, schema: dict, **kwargs) -> None:
-        super().__init__(schema=without_server_reported(schema), **kwargs)
+    @property
+    def _validator(self):
+        return _request_body_validator(self._schema)
+
+
+class FormatCheckingJSONResponseValidator(JSONResponseBodyValidator):
+    """Response validation (TMF_VALIDATE_RESPONSES) with the server's format checker, built once per schema."""
+
+    @property
+    def validator(self):
+        return _response_body_validator(self._schema)
 
 
 BODY_VALIDATORS = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": ServerReportingJSONBodyValidator})
-
-
-# `format: uri` (`@schemaLocation`, `href` in several schemas): jsonschema checks it only with an optional package
-# this server does not install, so a request could store "" as a URI and then answer with a representation that
-# breaks its own schema. An absolute URI (RFC 3986): a scheme, ':', then no spaces or control characters.
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20\x7f]*")
-
-
-@Draft4Validator.FORMAT_CHECKER.checks("uri")
-def is_uri(value) -> bool:
-    return not isinstance(value, str) or _URI.fullmatch(value) is not None
+RESPONSE_VALIDATORS = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": FormatCheckingJSONResponseValidator})

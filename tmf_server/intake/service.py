@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-import jsonschema
-
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.intake import schemas
 from tmf_server.intake.convert import CLEARED, REJECTED, Context, Conversion, convert
@@ -19,6 +17,7 @@ from tmf_server.intake.repository import IntakeRepository
 from tmf_server.problems.rules import check_keys
 from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.problems.tasks import ProblemTasks
+from tmf_server.validation import component_validator, first_error
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +56,7 @@ class IntakeService:
         self.settings = settings
         self.rule = PriorityRule.from_settings(settings)
         self.clock = clock
-        document = {"components": spec["components"], "$ref": "#/components/schemas/ServiceProblem_Create"}
-        self._create_validator = jsonschema.Draft4Validator(
-            document, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+        self._create_validator = component_validator(spec, "ServiceProblem_Create")
 
     # -- the one entry point -------------------------------------------------------------------------------
 
@@ -104,10 +101,9 @@ class IntakeService:
         return self.repository.get(record_id)
 
     def _check_body(self, body: dict) -> None:
-        error = jsonschema.exceptions.best_match(self._create_validator.iter_errors(body))
+        error = first_error(self._create_validator, body, "(report)")
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(report)"
-            raise BadRequest(f"The notification does not make a valid ServiceProblem: {where}: {error.message}",
+            raise BadRequest(f"The notification does not make a valid ServiceProblem: {error}",
                              code="invalidNotification")
 
     # -- processing ----------------------------------------------------------------------------------------

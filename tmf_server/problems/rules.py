@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 import re
 
-import jsonschema
-
 from tmf_server.errors import BadRequest
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import canonical_datetime, parse_datetime
+from tmf_server.validation import component_validator, first_error
 
 SERVER_OWNED_DATES = frozenset({"creationDate", "lastUpdate", "statusChangeDate", "resolutionDate"})
 IDENTITY = frozenset({"id", "href"})
@@ -39,8 +38,7 @@ class ServiceProblemRules:
         self.catalog = catalog
         # Mandatory at creation, plus status, which the server always sets: attributes can change, not vanish.
         self.required = (*spec["components"]["schemas"]["ServiceProblem_Create"].get("required", ()), "status")
-        document = {"components": spec["components"], "$ref": "#/components/schemas/ServiceProblem"}
-        self._validator = jsonschema.Draft4Validator(document, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+        self._validator = component_validator(spec, "ServiceProblem")
         self._date_paths = catalog.date_time_paths()
 
     def check_create(self, body: dict) -> None:
@@ -74,10 +72,9 @@ class ServiceProblemRules:
         if missing:
             raise BadRequest(f"{_describe(missing)} {'is' if len(missing) == 1 else 'are'} mandatory and cannot be removed.",
                              code="mandatoryAttribute")
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(representation))
+        error = first_error(self._validator, representation, "(resource)")
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(resource)"
-            raise BadRequest(f"After the patch, {where}: {error.message}.", code="invalidValue")
+            raise BadRequest(f"After the patch, {error}.", code="invalidValue")
 
     def normalise_dates(self, representation: dict) -> None:
         """Stores every date-time in one form (UTC, ms, Z) so that filters compare them correctly."""
