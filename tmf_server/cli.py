@@ -1,4 +1,4 @@
-"""tmf-server: command line (serve, worker, conformance)."""
+"""tmf-server: command line (serve, worker, conformance, bench)."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from tmf_server.bench import command as bench
 from tmf_server.conformance import command as conformance
 from tmf_server.settings import BASE_PATH, Settings
 from tmf_server.store.embedded import EmbeddedEngine
@@ -57,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     worker_cmd = commands.add_parser("worker", help="deliver events to hub subscribers, without serving HTTP")
     worker_cmd.add_argument("--processes", type=int, default=1, help="dispatcher processes (default 1)")
     conformance.add_parser(commands)
+    bench.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "conformance":
         return conformance.main(args, commands.choices["conformance"].error)
+    if args.command == "bench":
+        return bench.main(args, commands.choices["bench"].error)
     logging.basicConfig(level=logging.INFO)
     if args.command == "worker":
         return worker(Settings.from_env(), args.processes)
