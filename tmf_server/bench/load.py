@@ -47,6 +47,7 @@ class Measurement:
     sent: int = 0
     errors: int = 0
     first_error: dict | None = None
+    created: int = 0  # reports the scenario created (a 201 of POST /serviceProblem, or an intake `created`)
     latencies: list[float] = field(default_factory=list, repr=False)  # seconds, measured window only
     extra: dict = field(default_factory=dict)
     skipped: str | None = None
@@ -70,7 +71,8 @@ class Measurement:
         document = {"name": self.name, "population": self.population, "requests": self.requests,
                     "seconds": round(self.seconds, 3), "requestsPerSecond": round(self.rate, 1),
                     "p50Ms": _round(self.latency_ms(0.50)), "p99Ms": _round(self.latency_ms(0.99)),
-                    "errors": self.errors, "firstError": self.first_error, "sent": self.sent}
+                    "errors": self.errors, "firstError": self.first_error, "sent": self.sent,
+                    "reportsCreated": self.created}
         if self.skipped:
             document["skipped"] = self.skipped
         document.update(self.extra)
