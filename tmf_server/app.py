@@ -21,7 +21,7 @@ from tmf_server.api.context import EXTENSION_KEY, Services
 from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
-from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.problems.repository import ServiceProblemRepository, problem_catalog
 from tmf_server.problems.rules import ServiceProblemRules
 from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.query.catalog import AttributeCatalog
@@ -29,11 +29,11 @@ from tmf_server.settings import Settings
 from tmf_server.events.dispatcher import Dispatcher
 from tmf_server.events.dispatcher import ensure_indexes as ensure_event_indexes
 from tmf_server.events.outbox import Outbox
+from tmf_server.events.records import EventRecords
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.intake.service import IntakeService
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
-from tmf_server.store.database import EVENTS, connect, ensure_indexes
-from tmf_server.store.reader import CollectionReader
+from tmf_server.store.database import connect, ensure_indexes
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +90,19 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
         log.warning("indexes not ensured, database unreachable: %s", exc)
 
     dispatcher = Dispatcher(db, settings) if settings.dispatcher_enabled else None
-    catalog = AttributeCatalog(spec, "ServiceProblem")
-    outbox = Outbox(db, on_published=dispatcher.wake if dispatcher else None)
+    catalog = problem_catalog(spec)
+    outbox = Outbox(db, publisher=dispatcher.wake if dispatcher else None)
     repository = ServiceProblemRepository(db, outbox)
+    try:
+        repository.add_missing_instants()
+    except PyMongoError as exc:
+        log.warning("date copies not added, database unreachable: %s", exc)
     problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings)
     # Hub queries address the notification clients receive, stored under `notification` in each event.
     event_catalog = AttributeCatalog(spec, "ServiceProblemAttributeValueChangeEvent", stored_under=EVENT_ENVELOPE_ROOT)
     services = Services(
         settings=settings, db=db, problems=problems, problem_repository=repository, problem_catalog=catalog,
-        records=CollectionReader(db, EVENTS), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
+        records=EventRecords(db, outbox), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
         subscriptions=SubscriptionService(db, event_catalog, settings.callback_allow, utc_now),
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
         intake=IntakeService(db, problems, settings, spec),

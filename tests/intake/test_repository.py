@@ -16,7 +16,9 @@ from tmf_server.intake.repository import (
     IntakeRepository,
     ensure_indexes,
 )
+from tmf_server.problems.repository import INSTANT_ATTRIBUTES
 from tmf_server.store.database import SERVICE_PROBLEMS
+from tmf_server.store.instants import with_instants
 from tmf_server.store.database import ensure_indexes as ensure_problem_indexes
 
 
@@ -113,7 +115,7 @@ def problem(problem_id: str, *, customer: str, service: str, metric: str, status
                 "affectedService": [{"id": service}], "characteristic": characteristic}
     if alarm:
         document["underlyingAlarm"] = [{"id": alarm}]
-    return document
+    return with_instants(document, INSTANT_ATTRIBUTES)  # as the ServiceProblem repository stores it
 
 
 def test_the_open_report_of_a_customer_service_and_metric(repo, db):

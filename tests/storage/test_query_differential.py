@@ -24,11 +24,13 @@ import pymongo
 import pytest
 
 from tmf_server.app import load_spec
+from tmf_server.problems.repository import INSTANT_ATTRIBUTES, problem_catalog
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import canonical_datetime
 from tmf_server.query.listing import parse_list_query
 from tmf_server.store.database import SERVICE_PROBLEMS, ensure_indexes
 from tmf_server.store.embedded import EmbeddedEngine
+from tmf_server.store.instants import with_instants
 from tmf_server.store.reader import CollectionReader
 
 # --------------------------------------------------------------------------------------------------
@@ -300,6 +302,8 @@ FILTER_SHAPES: list[Shape] = [
     Shape("creationDate>={SHARED1}&creationDate<{SHARED1_500MS}"),
     Shape("lastUpdate>{LAST_UPDATE}"), Shape("lastUpdate>={LAST_UPDATE}"), Shape("lastUpdate={LAST_UPDATE}"),
     Shape("lastUpdate<2025-03-01"), Shape("statusChangeDate.gte=2026-03-01T12:30:00.5+01:00"),
+    Shape("lastUpdate.lte={LAST_UPDATE}"), Shape("lastUpdate={LAST_UPDATE}"), Shape("lastUpdate!={LAST_UPDATE}"),
+    Shape("statusChangeDate<2025-01-01T00:00:00.000Z", expect=NONE), Shape("creationDate>1999-12-31", expect=ALL),
     Shape("resolutionDate<2026-01-01"), Shape("resolutionDate>=2025-06-01"),  # absent from most documents
     Shape("resolutionDate!={SHARED1}", expect=ALL), Shape("resolutionDate!={SHARED1},{SHARED2}", expect=ALL),
     Shape("resolutionDate.ne={RESOLVED}"), Shape("resolutionDate={RESOLVED}"),
@@ -393,6 +397,11 @@ FILTER_SHAPES: list[Shape] = [
     Shape("creationDate>{SHARED1}&name!=2025-03-01&priority.lte=5"),
     Shape("lastUpdate>={LAST_UPDATE}&resolutionDate!={SHARED1}"),
     Shape("status=pending&status=held", expect=NONE),
+    # merged into one document of fields (different fields, or different operators of one field)
+    Shape("status=acknowledged&priority.lte=5"), Shape("priority>=2&priority<5&category=network"),
+    Shape("relatedParty.id=C1&status!=closed,cancelled"), Shape("lastUpdate>={LAST_UPDATE}&priority<=3&category!=billing"),
+    Shape("creationDate>=2025-06-01&creationDate<2026-01-01&lastUpdate>={LAST_UPDATE}"),
+    Shape("name.regex=^Out&reason=Outage&resolutionDate>=2025-06-01"),
 ]
 
 # Sort (the translator appends the _id tiebreak unless id is a key) with offset/limit paging.
@@ -452,9 +461,14 @@ class OracleRepository(CollectionReader):
         return self.collection.count_documents(filter_)
 
 
+def stored(corpus: list[dict]) -> list[dict]:
+    """The corpus as the repository stores it: with the epoch-millisecond copies of the dates."""
+    return [with_instants(copy.deepcopy(document), INSTANT_ATTRIBUTES) for document in corpus]
+
+
 @pytest.fixture(scope="module")
 def catalog() -> AttributeCatalog:
-    return AttributeCatalog(load_spec(), "ServiceProblem")
+    return problem_catalog(load_spec())
 
 
 @pytest.fixture(scope="module")
@@ -465,7 +479,7 @@ def engine(tmp_path_factory):
     try:
         db = client["tmf656_differential"]
         ensure_indexes(db)  # indexes before the data, as in the server: some gaps only show with an index
-        db[SERVICE_PROBLEMS].insert_many(copy.deepcopy(CORPUS))
+        db[SERVICE_PROBLEMS].insert_many(stored(CORPUS))
         yield CollectionReader(db, SERVICE_PROBLEMS)
     finally:
         client.close()
@@ -477,7 +491,7 @@ def oracle():
     client = mongomock.MongoClient()
     db = client["tmf656_differential"]
     ensure_indexes(db)
-    db[SERVICE_PROBLEMS].insert_many(copy.deepcopy(CORPUS))
+    db[SERVICE_PROBLEMS].insert_many(stored(CORPUS))
     yield OracleRepository(db, SERVICE_PROBLEMS)
     client.close()
 

@@ -5,6 +5,7 @@ import pytest
 
 from tmf_server.app import load_spec
 from tmf_server.errors import BadRequest
+from tmf_server.problems.repository import problem_catalog
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import build_filter, canonical_datetime
 from tmf_server.query.listing import parse_list_query
@@ -53,7 +54,15 @@ def test_split_query_string(raw, term):
     ("characteristic.characteristicRelationship.id=E1",
      {"$or": [{"characteristic": {"$elemMatch": {"characteristicRelationship": {"$elemMatch": {"id": "E1"}}}}}]}),
     ("creationDate<2026-01-01T01:00:00+01:00", {"creationDate": {"$lt": "2026-01-01T00:00:00.000Z"}}),
-    ("priority=1&status=held", {"$and": [{"priority": 1}, {"status": "held"}]}),
+    # AND: one document of fields where the terms name different fields or operators, else $and.
+    ("priority=1&status=held", {"priority": 1, "status": "held"}),
+    ("priority>=1&priority<4&status!=closed", {"priority": {"$gte": 1, "$lt": 4}, "status": {"$nin": ["closed"]}}),
+    ("priority>=1&priority>=2", {"$and": [{"priority": {"$gte": 1}}, {"priority": {"$gte": 2}}]}),
+    ("status=held&status!=closed", {"$and": [{"status": "held"}, {"status": {"$nin": ["closed"]}}]}),
+    ("status=held&relatedParty.id=C1,C2", {"$and": [{"status": "held"}, {"$or": [
+        {"relatedParty": {"$elemMatch": {"id": "C1"}}}, {"relatedParty": {"$elemMatch": {"id": "C2"}}}]}]}),
+    ("relatedParty.id=C1&relatedParty.role=customer", {"$and": [{"relatedParty": {"$elemMatch": {"id": "C1"}}},
+                                                               {"relatedParty": {"$elemMatch": {"role": "customer"}}}]}),
 ])
 def test_canonical_forms(query, expected):
     assert translate(query) == expected
@@ -124,3 +133,36 @@ def test_limit_has_a_default_and_a_maximum():
 def test_stored_date_times_have_four_digit_years(value, stored):
     # RFC 3339 (the OpenAPI date-time format) requires four year digits; strftime's %Y does not pad them.
     assert canonical_datetime(value) == stored
+
+
+STORED = problem_catalog(load_spec())  # the catalog of the stored reports: dates also as epoch milliseconds
+T1 = "2026-01-31T08:00:00.123Z"
+T1_MS = 1769846400123
+
+
+@pytest.mark.parametrize("query, expected", [
+    (f"creationDate>{T1}", {"_creationDateMs": {"$gt": T1_MS}}),
+    (f"creationDate.lte={T1}", {"_creationDateMs": {"$lte": T1_MS}}),
+    ("creationDate.gte=2026-01-31T09:00:00.123+01:00", {"_creationDateMs": {"$gte": T1_MS}}),
+    (f"lastUpdate={T1}", {"_lastUpdateMs": T1_MS}),
+    (f"resolutionDate={T1},1970-01-01", {"_resolutionDateMs": {"$in": [T1_MS, 0]}}),
+    (f"statusChangeDate!={T1}", {"_statusChangeDateMs": {"$nin": [T1_MS]}}),
+    ("creationDate.regex=^2026", {"creationDate": {"$regex": "^2026"}}),  # text stays text
+    ("note.date>2026-01-01", {"note": {"$elemMatch": {"date": {"$gt": "2026-01-01T00:00:00.000Z"}}}}),  # text
+])
+def test_top_level_dates_compare_as_epoch_milliseconds(query, expected):
+    assert build_filter(STORED, split_query_string(query)) == expected
+
+
+def test_sorts_on_dates_use_the_epoch_millisecond_copies():
+    query = parse_list_query(STORED, "", fields=None, sort="-lastUpdate,priority", offset=None, limit=None,
+                             default_limit=10, max_limit=100)
+    assert query.sort == (("_lastUpdateMs", -1), ("priority", 1), ("_id", 1))
+    default = parse_list_query(STORED, "", fields=None, sort=None, offset=None, limit=None,
+                               default_limit=10, max_limit=100)
+    assert default.sort == (("_creationDateMs", -1), ("_id", 1))
+
+
+def test_a_catalog_refuses_instants_that_are_not_top_level_dates():
+    with pytest.raises(ValueError, match="priority"):
+        AttributeCatalog(load_spec(), "ServiceProblem", instants=("creationDate", "priority"))

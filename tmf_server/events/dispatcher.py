@@ -137,9 +137,17 @@ class Dispatcher:
             attempted += 1
         return Round(fanned, attempted)
 
+    def publish(self) -> int:
+        """Publishes one batch of written outboxes (the API's writes, and what interrupted writers left);
+        returns how many documents it emptied."""
+        return self.outbox.flush_pending(FANOUT_BATCH)
+
     def fan_out(self) -> int:
-        """Publishes what interrupted writers left in outboxes, then fans out one batch of events."""
-        self.outbox.flush_pending()
+        """Publishes one batch of outboxes, then fans out one batch of events; returns how many it fanned out."""
+        self.publish()
+        return self._fan_out_batch()
+
+    def _fan_out_batch(self) -> int:
         return fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner,
                        now_ms=_ms(time.time()), lease_ms=_ms(self.settings.lease_seconds), limit=FANOUT_BATCH)
 
@@ -296,7 +304,8 @@ class Dispatcher:
                 self._wake.clear()
 
     def _round(self) -> bool:
-        fanned = self.fan_out()
+        published = self.publish()
+        fanned = self._fan_out_batch()
         with self._lock:
             slots = self.concurrency - self._in_hand
         claimed, busy = self.claim_due(slots) if slots > 0 else ([], False)
@@ -307,7 +316,7 @@ class Dispatcher:
                 self._release(item)
             else:
                 self._queue.put(item)
-        return fanned >= FANOUT_BATCH or busy or (0 < slots == len(claimed))
+        return published >= FANOUT_BATCH or fanned >= FANOUT_BATCH or busy or (0 < slots == len(claimed))
 
     def _work(self) -> None:
         while True:

@@ -1,18 +1,22 @@
 """The durable outbox: events ride in the changed ServiceProblem document, then move to the event collection.
 
 A change and its events are one single-document write (atomic on every MongoDB and on the embedded engine,
-whose transactions do not roll back when a client dies). `flush` then copies the events into the event
-collection (insert by eventId: a repeat is harmless) and empties the outbox; a deletion is written first as a
-`_deleting` document carrying its event and is removed once the event is out. Whatever a crash leaves half
-done, `flush_pending` finishes: nothing is published for a change that was not written, and nothing written
-loses its events.
+whose transactions do not roll back when a client dies). Publishing copies the events into the event collection
+(insert by eventId: a repeat is harmless) and empties the outbox; a deletion is written first as a `_deleting`
+document carrying its event and is removed once the event is out.
+
+Where a dispatcher runs in the process, a write does not wait for its events to be published: it wakes the
+dispatcher, whose rounds publish every pending outbox in batches (`flush_pending`), and a request answers after
+one database write. Without one, the writer publishes its own events before answering (`flush`). Either way, what
+a crash leaves half done is finished by the next `flush_pending`: nothing is published for a change that was not
+written, and nothing written loses its events.
 """
 from __future__ import annotations
 
 import logging
 from typing import Callable
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS
 
@@ -32,37 +36,52 @@ def with_outbox(document: dict, carried: list[dict], events: list[dict]) -> dict
     return document
 
 
+_DUPLICATE_KEY = 11000
+_OUTBOX_FIELDS = {OUTBOX: 1, "_version": 1, DELETING: 1}
+
+
 class Outbox:
-    def __init__(self, db, on_published: Callable[[], None] | None = None):
+    def __init__(self, db, publisher: Callable[[], None] | None = None):
+        """`publisher` wakes the dispatcher that publishes written events; without one, writers publish them."""
         self.problems = db[SERVICE_PROBLEMS]
         self.events = db[EVENTS]
-        self.on_published = on_published
+        self.publisher = publisher
+
+    def written(self, problem_id: str) -> None:
+        """A change carrying events was stored: hand them to the publisher, or publish them now."""
+        if self.publisher is not None:
+            self.publisher()
+        else:
+            self.flush(problem_id)
 
     def flush(self, problem_id: str) -> int:
         """Publishes the events waiting in one document; returns how many it published."""
-        document = self.problems.find_one({"_id": problem_id, PENDING: True},
-                                          {OUTBOX: 1, "_version": 1, DELETING: 1})
+        document = self.problems.find_one({"_id": problem_id, PENDING: True}, _OUTBOX_FIELDS)
         if document is None:
             return 0
-        outbox = document.get(OUTBOX, [])
-        for event in outbox:
-            try:
-                self.events.insert_one(event)
-            except DuplicateKeyError:
-                pass  # published by an earlier, interrupted flush
-        # Conditional on the version: a newer change carries these events on in its own outbox.
-        if document.get(DELETING):
-            self.problems.delete_one({"_id": problem_id, "_version": document["_version"]})
-        else:
-            self.problems.update_one({"_id": problem_id, "_version": document["_version"]},
-                                     {"$unset": {OUTBOX: "", PENDING: ""}})
-        if outbox and self.on_published:
-            self.on_published()
-        return len(outbox)
+        return self._publish([document])
 
     def flush_pending(self, limit: int = 100) -> int:
-        """Finishes what interrupted writers left: every document still carrying events."""
-        published = 0
-        for document in self.problems.find({PENDING: True}, {"_id": 1}).limit(limit):
-            published += self.flush(document["_id"])
-        return published
+        """Publishes the events of up to `limit` documents still carrying some (written, or left by a crash);
+        returns how many documents it emptied."""
+        documents = list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
+        if documents:
+            self._publish(documents)
+        return len(documents)
+
+    def _publish(self, documents: list[dict]) -> int:
+        events = [event for document in documents for event in document.get(OUTBOX, [])]
+        if events:
+            try:
+                self.events.insert_many(events, ordered=False)
+            except BulkWriteError as exc:  # events published by an earlier, interrupted flush are already there
+                if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                    raise
+        for document in documents:
+            # Conditional on the version: a newer change carries these events on in its own outbox.
+            if document.get(DELETING):
+                self.problems.delete_one({"_id": document["_id"], "_version": document["_version"]})
+            else:
+                self.problems.update_one({"_id": document["_id"], "_version": document["_version"]},
+                                         {"$unset": {OUTBOX: "", PENDING: ""}})
+        return len(events)

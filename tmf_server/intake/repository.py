@@ -1,11 +1,15 @@
 """The intake's only pymongo code: the received events (`intakeEvent`), the per-key processing locks
 (`intakeLock`), and the read-only searches for open ServiceProblems.
 
-Queries use the canonical forms of docs/mongodb.md: arrays only through `$elemMatch`, OR over an array path
-as `$or` of `$elemMatch`, "no element equals" as `$nor` of `$elemMatch`, not-equal on a scalar as `$nin`,
-never `$not`. Every string equality also carries `"$type": "string"`: on the embedded engine a string of
-digits compared inside `$elemMatch` (`{"underlyingAlarm": {"$elemMatch": {"id": "4711"}}}`) finds nothing,
-and the guard (a no-op in MongoDB) makes it compare exactly (docs/intake.md, "Engine notes").
+Queries use the canonical forms of docs/mongodb.md: arrays only through `$elemMatch`, not-equal on a scalar as
+`$nin`, never `$not`. A string equality carries `"$type": "string"` where the embedded engine would otherwise
+compare it as a number or a date (a string of digits inside `$elemMatch`, `{"underlyingAlarm": {"$elemMatch":
+{"id": "4711"}}}`, finds nothing there), and only there: the guard, a no-op in MongoDB, makes the engine evaluate
+the condition in Python over every document (docs/intake.md, "Engine notes").
+
+The open-report searches are one document of fields (status, customer, metric, alarm, ticket or cause), which the
+engine answers in SQL; what would need `$or`/`$nor` there (the subject among several, "not a parent", "another
+customer"), which the engine evaluates in Python over every stored report, is checked on the few reports found.
 """
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ import pymongo
 from pymongo.errors import DuplicateKeyError
 
 from tmf_server.events.outbox import DELETING
-from tmf_server.intake.merge import CAUSE_PATHS, GROUPED_BY, OPEN_EXCLUDED, is_parent
+from tmf_server.intake.merge import CAUSE_PATHS, GROUPED_BY, OPEN_EXCLUDED, customers, is_parent
+from tmf_server.query.filters import all_of, exact_string
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.documents import to_api
+from tmf_server.store.instants import instant_field
 
 INTAKE_EVENTS = "intakeEvent"  # one document per received notification, `_id` = "{source}:{sourceEventId}"
 INTAKE_LOCKS = "intakeLock"  # short leases that serialise the processing of one customer/subject/metric or cause
@@ -32,9 +38,9 @@ INDEXES = [[("receivedAt", pymongo.DESCENDING)], [("outcome", pymongo.ASCENDING)
            [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)]]
 
 
-def s(value: str) -> dict:
-    """A guarded string equality (see the module docstring)."""
-    return {"$eq": value, "$type": "string"}
+def s(value: str):
+    """A string equality the engine answers exactly (see the module docstring)."""
+    return exact_string(value)
 
 
 def now_ms() -> int:
@@ -42,18 +48,20 @@ def now_ms() -> int:
 
 
 OPEN = {"status": {"$nin": list(OPEN_EXCLUDED)}}
-NOT_A_PARENT = {"$nor": [{"characteristic": {"$elemMatch": {"name": s(GROUPED_BY)}}}]}
+# Candidates read per search: the open reports of one customer and metric, of one alarm or one cause.
+MAX_CANDIDATES = 1000
 
 
 def _customer(customer_id: str) -> dict:
-    return {"relatedParty": {"$elemMatch": {"id": s(customer_id), "role": s("customer")}}}
+    return {"relatedParty": {"$elemMatch": {"id": s(customer_id), "role": "customer"}}}
 
 
-def _subject(kind: str, subject_id: str) -> dict:
+def _names_subject(report: dict, kind: str, subject_id: str) -> bool:
     if kind == "service":
-        return {"affectedService": {"$elemMatch": {"id": s(subject_id)}}}
+        return any(e.get("id") == subject_id for e in report.get("affectedService", ()))
     referred = "Product" if kind == "product" else "ProductOffering"
-    return {"relatedEntity": {"$elemMatch": {"id": s(subject_id), "@referredType": s(referred)}}}
+    return any(e.get("id") == subject_id and e.get("@referredType") == referred
+               for e in report.get("relatedEntity", ()))
 
 
 def _cause(key: str) -> dict | None:
@@ -163,41 +171,42 @@ class IntakeRepository:
 
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
-    def _first(self, *terms: dict) -> dict | None:
-        return next(iter(self._all(*terms, limit=1)), None)
-
-    def _all(self, *terms: dict, limit: int = 100) -> list[dict]:
-        found = self.problems.find({"$and": [OPEN, *terms]}).sort([("creationDate", 1), ("_id", 1)]).limit(limit)
+    def _open(self, *terms: dict, limit: int = MAX_CANDIDATES) -> list[dict]:
+        """Open reports matching every term, oldest first."""
+        found = (self.problems.find(all_of([OPEN, *terms]))
+                 .sort([(instant_field("creationDate"), 1), ("_id", 1)]).limit(limit))
         return [to_api(d) for d in found if not d.get(DELETING)]
 
     def open_report(self, customer: str, subjects: list[tuple[str, str]], metric: str) -> dict | None:
         """The oldest open report (not a parent) of this customer, naming one of the subjects, for this metric."""
-        same_subject = [_subject(kind, value) for kind, value in subjects]
-        return self._first(NOT_A_PARENT, _customer(customer),
-                           {"characteristic": {"$elemMatch": {"name": s("metric"), "value": s(metric)}}},
-                           {"$or": same_subject})
+        found = self._open(_customer(customer),
+                           {"characteristic": {"$elemMatch": {"name": "metric", "value": s(metric)}}})
+        return next((r for r in found if not is_parent(r)
+                     and any(_names_subject(r, kind, value) for kind, value in subjects)), None)
 
     def open_report_of_ticket(self, ticket_id: str) -> dict | None:
-        return self._first(NOT_A_PARENT, {"troubleTicket": {"$elemMatch": {"id": s(ticket_id)}}})
+        found = self._open({"troubleTicket": {"$elemMatch": {"id": s(ticket_id)}}})
+        return next((r for r in found if not is_parent(r)), None)
 
     def open_reports_of_alarm(self, alarm_id: str) -> list[dict]:
         """Every open report with this underlying alarm, children before their parent (parents last)."""
-        found = self._all({"underlyingAlarm": {"$elemMatch": {"id": s(alarm_id)}}})
+        found = self._open({"underlyingAlarm": {"$elemMatch": {"id": s(alarm_id)}}}, limit=100)
         return sorted(found, key=is_parent)
 
     def open_parent(self, keys: list[str]) -> dict | None:
-        """An open parent made for one of these causes."""
-        if not keys:
-            return None
-        return self._first({"$or": [{"characteristic": {"$elemMatch": {"name": s(GROUPED_BY), "value": s(k)}}}
-                                    for k in keys]})
+        """The oldest open parent made for one of these causes."""
+        found = [report for key in keys for report in
+                 self._open({"characteristic": {"$elemMatch": {"name": GROUPED_BY, "value": s(key)}}}, limit=1)]
+        return min(found, key=lambda r: (r["creationDate"], r["id"]), default=None)
 
     def open_siblings(self, keys: list[str], customer: str, exclude: str) -> list[dict]:
-        """Open reports (not parents) of other customers that share one of these causes."""
-        causes = [c for c in (_cause(k) for k in keys) if c]
-        if not causes:
-            return []
-        return self._all(NOT_A_PARENT, {"$or": causes}, {"$nor": [_customer(customer)]}, {"_id": {"$nin": [exclude]}})
+        """Open reports (not parents) of other customers that share one of these causes, oldest first."""
+        found: dict[str, dict] = {}
+        for cause in filter(None, (_cause(k) for k in keys)):
+            for report in self._open(cause, {"_id": {"$nin": [exclude]}}):
+                if not is_parent(report) and not any(p.get("id") == customer for p in customers(report)):
+                    found.setdefault(report["id"], report)
+        return sorted(found.values(), key=lambda r: (r["creationDate"], r["id"]))[:100]
 
     def get_problem(self, problem_id: str) -> dict | None:
         found = self.problems.find_one({"_id": problem_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tmf_server.errors import BadRequest
+from tmf_server.store.instants import instant_field
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,7 @@ class Attribute:
     groups: tuple[tuple[str, ...], ...]
     type: str  # string, integer, number, boolean, date-time, any, object, array
     enum: tuple | None = None
+    instant_field: str | None = None  # where the store keeps this date-time as epoch milliseconds (store/instants.py)
 
     @property
     def crosses_array(self) -> bool:
@@ -27,13 +29,18 @@ class Attribute:
 class AttributeCatalog:
     """Resolves attribute paths of one resource schema in an OpenAPI document."""
 
-    def __init__(self, spec: dict, schema_name: str, stored_under: str | None = None):
-        """`stored_under`: the sub-document in which the resource is stored (paths are prefixed with it)."""
+    def __init__(self, spec: dict, schema_name: str, stored_under: str | None = None, instants=()):
+        """`stored_under`: the sub-document in which the resource is stored (paths are prefixed with it).
+        `instants`: top-level date-time attributes the store also keeps as epoch milliseconds."""
         self._schemas = spec["components"]["schemas"]
         self.schema_name = schema_name
         self.stored_under = stored_under
         self.root = self._schemas[schema_name]
         self.top_level = frozenset(self.root["properties"])
+        self.instants = frozenset(instants)
+        wrong = sorted(self.instants - {path[0] for path in self.date_time_paths() if len(path) == 1})
+        if wrong:
+            raise ValueError(f"not top-level date-time attributes of {schema_name}: {', '.join(wrong)}")
 
     def _resolve(self, schema: dict) -> dict:
         while True:
@@ -73,7 +80,8 @@ class AttributeCatalog:
         enum = tuple(schema["enum"]) if "enum" in schema else None
         if self.stored_under:
             groups[0].insert(0, self.stored_under)
-        return Attribute(path, tuple(tuple(g) for g in groups if g), kind, enum)
+        instant = instant_field(path) if path in self.instants else None
+        return Attribute(path, tuple(tuple(g) for g in groups if g), kind, enum, instant)
 
     def date_time_paths(self) -> list[tuple[str, ...]]:
         """Every path (array levels included) whose value is a date-time, for normalising stored dates."""

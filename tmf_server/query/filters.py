@@ -4,6 +4,8 @@ Canonical forms (see docs/mongodb.md): the TMF id lives in `_id`; a path that en
 objects is reached only through `$elemMatch`; OR over such a path is `$or` of `$elemMatch`
 equalities and "no element equals" is `$nor` of them; `$not` is never used.
 
+A top-level date-time the store also keeps as epoch milliseconds (store/instants.py) is compared on that integer.
+
 Where the embedded engine (nx-27017 on neosqlite) would compare across types or to the second only, a
 condition also carries `"$type": "string"`: a no-op in MongoDB (only strings match a string or a regex
 there anyway) that makes the engine compare exactly (tests/storage/test_query_differential.py,
@@ -18,6 +20,7 @@ from datetime import datetime, timezone
 from tmf_server.errors import BadRequest
 from tmf_server.query.catalog import Attribute, AttributeCatalog
 from tmf_server.query.params import SUFFIX_OPERATORS, SYMBOLS, Term
+from tmf_server.store.instants import epoch_ms
 
 MAX_REGEX_LENGTH = 256
 _RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
@@ -147,12 +150,34 @@ def _string_only(attribute: Attribute, operator: str, values: list) -> bool:
     return any(_DATE_LIKE.match(v) for v in texts)
 
 
+def exact_string(value: str):
+    """An equality with `value` that the embedded engine answers exactly at any path: guarded with
+    `"$type": "string"` only where the engine would otherwise compare it as a date or a number, since the guard
+    makes the engine evaluate the condition in Python."""
+    return {"$eq": value, **_STRING_ONLY} if _NUMERIC.fullmatch(value) or _DATE_LIKE.match(value) else value
+
+
 def _guarded_equality(values: list) -> dict:
     return {**({"$eq": values[0]} if len(values) == 1 else {"$in": values}), **_STRING_ONLY}
 
 
+def _instant_condition(attribute: Attribute, operator: str, text: str) -> dict:
+    """A condition on the epoch-millisecond copy of a date-time (exact, and index-served on both engines)."""
+    values = [epoch_ms(typed_value(attribute, v)) for v in text.split(",")]
+    field = attribute.instant_field
+    if operator in _RANGE:
+        if len(values) != 1:
+            raise _bad(f"{operator} on {attribute.path} takes one value, not a list.")
+        return {field: {_RANGE[operator]: values[0]}}
+    if operator == "eq":
+        return {field: values[0] if len(values) == 1 else {"$in": values}}
+    return {field: {"$nin": values}}  # like $ne, matches documents without the attribute
+
+
 def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
     attribute, operator = resolve_term(catalog, term)
+    if attribute.instant_field and operator != "regex":
+        return _instant_condition(attribute, operator, term.value)
     if operator == "regex":
         pattern = term.value
         if len(pattern) > MAX_REGEX_LENGTH:
@@ -188,9 +213,26 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
 
 
 def build_filter(catalog: AttributeCatalog, terms: list[Term]) -> dict:
-    conditions = [term_condition(catalog, term) for term in terms]
-    if not conditions:
-        return {}
-    if len(conditions) == 1:
-        return conditions[0]
-    return {"$and": conditions}
+    return all_of([term_condition(catalog, term) for term in terms])
+
+
+def all_of(conditions: list[dict]) -> dict:
+    """The AND of conditions, as one document of fields when they name different fields (or different operators
+    of one field): the embedded engine answers that form in SQL, but evaluates a top-level `$and` in Python over
+    every document (docs/mongodb.md). In MongoDB both forms are the same query."""
+    merged: dict = {}
+    for condition in conditions:
+        for key, value in condition.items():
+            if key.startswith("$") or not _mergeable(merged.get(key, {}), value):
+                return {"$and": conditions} if len(conditions) > 1 else conditions[0]
+            merged[key] = {**merged[key], **value} if key in merged else value
+    return merged
+
+
+def _mergeable(current, value) -> bool:
+    """Whether two conditions on one field can be one operator document (no operator named twice)."""
+    if current == {}:
+        return True
+    operators = (isinstance(current, dict) and isinstance(value, dict) and
+                 all(k.startswith("$") for k in (*current, *value)) and not set(current) & set(value))
+    return operators and "$elemMatch" not in current and "$elemMatch" not in value

@@ -44,7 +44,7 @@ def parse_fields(catalog: AttributeCatalog, text: str | None) -> dict | None:
 def parse_sort(catalog: AttributeCatalog, text: str | None,
                default: tuple[tuple[str, int], ...] = DEFAULT_SORT) -> tuple[tuple[str, int], ...]:
     if not text:
-        return default
+        return tuple((_instant_or(catalog, key), direction) for key, direction in default)
     keys: list[tuple[str, int]] = []
     for item in text.split(","):
         item = item.strip()
@@ -54,12 +54,17 @@ def parse_sort(catalog: AttributeCatalog, text: str | None,
         if attribute is None or not attribute.is_scalar or attribute.crosses_array:
             raise BadRequest(f"sort: '{item}' is not a single-valued attribute of {catalog.schema_name}.",
                              code="invalidQuery")
-        field = "_id" if path == "id" else path
+        field = "_id" if path == "id" else attribute.instant_field or path
         if field not in (k for k, _ in keys):
             keys.append((field, direction))
     if "_id" not in (k for k, _ in keys):
         keys.append(("_id", 1))  # a total order, so pages never overlap or skip
     return tuple(keys)
+
+
+def _instant_or(catalog: AttributeCatalog, field: str) -> str:
+    """A default sort key, on the epoch-millisecond copy of the date-time where the store keeps one."""
+    return catalog.lookup(field).instant_field if field in catalog.instants else field
 
 
 def page_limit(limit: int | None, default_limit: int, max_limit: int) -> int:

@@ -13,11 +13,12 @@ DELIVERIES = "delivery"  # one document per (event, subscription)
 # Attributes that lists filter and sort on. Arrays of sub-documents are indexed for $elemMatch.
 SERVICE_PROBLEM_INDEXES = [
     # Not compound with _id: the embedded engine then rejects every insert (docs/mongodb.md).
-    [("creationDate", pymongo.DESCENDING)],
+    # Dates through their epoch-millisecond copies (store/instants.py), which filters and sorts use.
+    [("_creationDateMs", pymongo.DESCENDING)],
     [("status", pymongo.ASCENDING)],
     [("priority", pymongo.ASCENDING)],
     [("category", pymongo.ASCENDING)],
-    [("lastUpdate", pymongo.ASCENDING)],
+    [("_lastUpdateMs", pymongo.ASCENDING)],
     [("originatorParty.id", pymongo.ASCENDING)],
     [("relatedParty.id", pymongo.ASCENDING)],
     [("affectedService.id", pymongo.ASCENDING)],
@@ -36,6 +37,15 @@ def connect(uri: str, settings: Settings) -> pymongo.MongoClient:
     )
 
 
+# Indexes of earlier versions that no query uses any more (each costs every write).
+RETIRED_INDEXES = ("creationDate_-1", "lastUpdate_1")
+
+
 def ensure_indexes(db) -> None:
+    collection = db[SERVICE_PROBLEMS]
     for keys in SERVICE_PROBLEM_INDEXES:
-        db[SERVICE_PROBLEMS].create_index(keys)
+        collection.create_index(keys)
+    existing = {index["name"] for index in collection.list_indexes()}
+    for name in RETIRED_INDEXES:
+        if name in existing:
+            collection.drop_index(name)
