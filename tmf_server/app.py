@@ -34,6 +34,7 @@ from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.intake.service import IntakeService
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
 from tmf_server.store.database import connect, ensure_indexes
+from tmf_server.wsgi_bridge import BufferedWSGIBridge
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,15 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
         finally:
             if dispatcher:  # in a thread: attempts in flight may take up to the delivery timeout
                 await asyncio.to_thread(dispatcher.stop, settings.delivery_timeout + 5)
+            bridge.shutdown()
             client.close()
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent), lifespan=lifespan,
                              jsonifier=Jsonifier(json, separators=(",", ":")))
+    # Flask under the ASGI server with one thread hand-off per request instead of a2wsgi's several
+    # (tmf_server/wsgi_bridge.py); Connexion keeps its WSGI bridge in this attribute of the FlaskApp.
+    bridge = BufferedWSGIBridge(app.app.wsgi_app)
+    app._middleware_app.asgi_app = bridge
     extra_specs = [load_spec(path) for path in (ADMIN_SPEC_PATH, INTAKE_SPEC_PATH)]
     for document in (spec, *extra_specs):
         state_limit(document, settings.max_limit)
