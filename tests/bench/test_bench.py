@@ -56,7 +56,7 @@ def test_every_scenario_runs_with_expected_answers_and_stores_what_it_created(be
     assert set(document["largeSmallP50"]) == set(PER_POPULATION)
 
     hub = runs[("hub", None)]
-    assert hub["listeners"] == 10 and hub["creates"] > 0
+    assert hub["listeners"] == 10 and hub["settled"] is True and hub["creates"] > 0
     assert hub["expected"] == hub["creates"] * 10
     assert hub["delivered"] == hub["expected"] and hub["allDelivered"] is True
     subscriptions = requests.get(bench_server.base_url + "/hub", params={"limit": 1}, timeout=10)

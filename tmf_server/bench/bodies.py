@@ -55,7 +55,7 @@ class Target:
                        f"{method} {origin.scheme}://{origin.host_header}{path}")
 
 
-def report(index: int, label: str, *, complete: bool = True) -> dict:
+def report(index: int, label: str, *, complete: bool = True, reason: str = "throughput degradation") -> dict:
     """A customer QoS degradation report (the README's first create example). Complete, it names the customer,
     the service, the metric and the degradation start, so the server acknowledges it; without the start it is
     pending (information required). Customer C{index % 100}, priority 1..5 independent of the customer."""
@@ -68,7 +68,7 @@ def report(index: int, label: str, *, complete: bool = True) -> dict:
         "category": "customer.qosDegradation",
         "priority": 1 + (index // CUSTOMERS) % PRIORITIES,
         "description": f"Broadband throughput far below the contracted rate every evening ({label})",
-        "reason": "throughput degradation",
+        "reason": reason,
         "originatorParty": {"id": customer, "@referredType": "Individual"},
         "relatedParty": [{"id": customer, "role": "customer", "@referredType": "Individual"}],
         "affectedService": [{"id": f"svc-broadband-{customer}", "name": "Fibre 500"}],

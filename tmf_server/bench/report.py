@@ -79,7 +79,10 @@ def hub_line(hub: dict) -> str:
     if hub.get("skipped"):
         return f"hub skipped: {hub['skipped']}"
     within = "all within" if hub["allDelivered"] else "NOT all within"
-    return (f"hub: {hub['listeners']} listeners, {hub['creates']:,} creates ({_number(hub['requestsPerSecond'])}/s "
+    settled = (f"settled in {hub['settleSeconds']:g} s" if hub.get("settled")
+               else f"NOT settled within {hub['waitLimitSeconds']:g} s")
+    return (f"hub: {hub['listeners']} listeners ({settled}), {hub['creates']:,} creates "
+            f"({_number(hub['requestsPerSecond'])}/s "
             f"measured), {hub['delivered']:,}/{hub['expected']:,} create events delivered, {within} "
             f"{hub['waitLimitSeconds']:g} s after the load (last after {hub['lastArrivalAfterLoadSeconds']:g} s); "
             f"lag p50 {_number(hub['lagP50Ms'], 0)} ms, p99 {_number(hub['lagP99Ms'], 0)} ms"
