@@ -338,8 +338,8 @@ def raw_table(raw: dict) -> str:
     for name in ("insert_one", "find_one"):
         figures = raw.get(name)
         if figures:
-            lines.append(f"  {name:<10} {figures['operationsPerSecond']:>10,.1f} ops/s   p50 {figures['p50Ms']:>7} ms   "
-                         f"p99 {figures['p99Ms']:>7} ms   errors {figures['errors']}")
+            lines.append(f"  {name:<10} {figures['operationsPerSecond']:>10,.1f} ops/s   "
+                         f"p50 {figures['p50Ms']:>7} ms   p99 {figures['p99Ms']:>7} ms   errors {figures['errors']}")
     return "\n".join(lines)
 
 
@@ -362,7 +362,8 @@ def main(args: argparse.Namespace, parser_error) -> int:
         print(f"tmf-server bench --local: data in {data_dir}", file=status, flush=True)
         engine.start()
         print(f"embedded engine on {engine.uri} (pid {engine.process.pid}); measuring it raw "
-              f"({config.warmup_seconds:g} s warm-up + {config.duration:g} s per operation) ...", file=status, flush=True)
+              f"({config.warmup_seconds:g} s warm-up + {config.duration:g} s per operation) ...", file=status,
+              flush=True)
         raw = measure_raw(engine.uri, config.connections, config.duration, config.warmup_seconds)
         server = Server(data_dir, engine.uri, args.workers).start()
         print(f"server on {server.base_url} (pid {server.process.pid}, {args.workers} worker(s))", file=status,

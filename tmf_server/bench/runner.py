@@ -191,7 +191,7 @@ class Bench:
 
     async def _measure(self, measurement: Measurement, make, check) -> Measurement:
         return await self.load.measure(measurement, make, check, duration=self.config.duration,
-                                 warmup=self.config.warmup_seconds, ticker=self.progress.tick)
+                                       warmup=self.config.warmup_seconds, ticker=self.progress.tick)
 
     def _status_check(self, *statuses: int):
         def check(_index: int, response: Response, _arrived: float) -> str | None:
@@ -278,8 +278,9 @@ class Bench:
         if not ids:
             measurement.skipped = "no report ids to read (nothing seeded, and the list of ids was empty)"
             return measurement
-        return await self._measure(measurement, lambda i: self.target.api("GET", f"/serviceProblem/{ids[i % len(ids)]}"),
-                                   self._status_check(200))
+        return await self._measure(
+            measurement, lambda i: self.target.api("GET", f"/serviceProblem/{ids[i % len(ids)]}"),
+            self._status_check(200))
 
     async def _list(self, measurement: Measurement) -> Measurement:
         return await self._measure(measurement, lambda _i: self.target.api("GET", f"/serviceProblem?limit={PAGE}"),
