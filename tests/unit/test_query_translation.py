@@ -36,13 +36,13 @@ def test_split_query_string(raw, term):
 
 
 @pytest.mark.parametrize("query, expected", [
-    ("status=held", {"status": "held"}),
+    ("status=held", {"status": {"$eq": "held"}}),
     ("status=pending,held", {"status": {"$in": ["pending", "held"]}}),
     ("status!=closed", {"status": {"$nin": ["closed"]}}),
     ("status.ne=closed,cancelled", {"status": {"$nin": ["closed", "cancelled"]}}),
     ("priority>=2", {"priority": {"$gte": 2}}),
     ("priority.lt=5", {"priority": {"$lt": 5}}),
-    ("id=abc", {"_id": "abc"}),
+    ("id=abc", {"_id": {"$eq": "abc"}}),
     ("originatorParty.id=C1,C2", {"originatorParty.id": {"$in": ["C1", "C2"]}}),
     ("relatedParty.id=C42", {"relatedParty": {"$elemMatch": {"id": "C42"}}}),
     ("relatedParty.id=4701", {"relatedParty": {"$elemMatch": {"id": {"$eq": "4701", "$type": "string"}}}}),
@@ -55,11 +55,12 @@ def test_split_query_string(raw, term):
      {"$or": [{"characteristic": {"$elemMatch": {"characteristicRelationship": {"$elemMatch": {"id": "E1"}}}}}]}),
     ("creationDate<2026-01-01T01:00:00+01:00", {"creationDate": {"$lt": "2026-01-01T00:00:00.000Z"}}),
     # AND: one document of fields where the terms name different fields or operators, else $and.
-    ("priority=1&status=held", {"priority": 1, "status": "held"}),
+    ("priority=1&status=held", {"priority": {"$eq": 1}, "status": {"$eq": "held"}}),
     ("priority>=1&priority<4&status!=closed", {"priority": {"$gte": 1, "$lt": 4}, "status": {"$nin": ["closed"]}}),
     ("priority>=1&priority>=2", {"$and": [{"priority": {"$gte": 1}}, {"priority": {"$gte": 2}}]}),
-    ("status=held&status!=closed", {"$and": [{"status": "held"}, {"status": {"$nin": ["closed"]}}]}),
-    ("status=held&relatedParty.id=C1,C2", {"$and": [{"status": "held"}, {"$or": [
+    ("status=held&status!=closed", {"status": {"$eq": "held", "$nin": ["closed"]}}),
+    ("status=held&status=closed", {"$and": [{"status": {"$eq": "held"}}, {"status": {"$eq": "closed"}}]}),
+    ("status=held&relatedParty.id=C1,C2", {"$and": [{"status": {"$eq": "held"}}, {"$or": [
         {"relatedParty": {"$elemMatch": {"id": "C1"}}}, {"relatedParty": {"$elemMatch": {"id": "C2"}}}]}]}),
     ("relatedParty.id=C1&relatedParty.role=customer", {"$and": [{"relatedParty": {"$elemMatch": {"id": "C1"}}},
                                                                {"relatedParty": {"$elemMatch": {"role": "customer"}}}]}),
@@ -69,8 +70,8 @@ def test_canonical_forms(query, expected):
 
 
 def test_no_operator_a_client_sends_reaches_mongodb_as_operator():
-    assert translate("category=$ne") == {"category": "$ne"}
-    assert translate("category={\"$gt\":\"\"}") == {"category": '{"$gt":""}'}
+    assert translate("category=$ne") == {"category": {"$eq": "$ne"}}
+    assert translate("category={\"$gt\":\"\"}") == {"category": {"$eq": '{"$gt":""}'}}
 
 
 @pytest.mark.parametrize("query, message", [
@@ -144,7 +145,7 @@ T1_MS = 1769846400123
     (f"creationDate>{T1}", {"_creationDateMs": {"$gt": T1_MS}}),
     (f"creationDate.lte={T1}", {"_creationDateMs": {"$lte": T1_MS}}),
     ("creationDate.gte=2026-01-31T09:00:00.123+01:00", {"_creationDateMs": {"$gte": T1_MS}}),
-    (f"lastUpdate={T1}", {"_lastUpdateMs": T1_MS}),
+    (f"lastUpdate={T1}", {"_lastUpdateMs": {"$eq": T1_MS}}),
     (f"resolutionDate={T1},1970-01-01", {"_resolutionDateMs": {"$in": [T1_MS, 0]}}),
     (f"statusChangeDate!={T1}", {"_statusChangeDateMs": {"$nin": [T1_MS]}}),
     ("creationDate.regex=^2026", {"creationDate": {"$regex": "^2026"}}),  # text stays text

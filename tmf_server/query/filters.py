@@ -150,11 +150,12 @@ def _string_only(attribute: Attribute, operator: str, values: list) -> bool:
     return any(_DATE_LIKE.match(v) for v in texts)
 
 
-def exact_string(value: str):
-    """An equality with `value` that the embedded engine answers exactly at any path: guarded with
-    `"$type": "string"` only where the engine would otherwise compare it as a date or a number, since the guard
-    makes the engine evaluate the condition in Python."""
-    return {"$eq": value, **_STRING_ONLY} if _NUMERIC.fullmatch(value) or _DATE_LIKE.match(value) else value
+def exact_string(value: str) -> dict:
+    """An equality with `value` that the embedded engine answers exactly at any path, with the index on a scalar
+    path: guarded with `"$type": "string"` only where the engine would otherwise compare it as a date or a number,
+    since the guard makes the engine evaluate the condition in Python."""
+    guarded = _NUMERIC.fullmatch(value) or _DATE_LIKE.match(value)
+    return {"$eq": value, **(_STRING_ONLY if guarded else {})}
 
 
 def _guarded_equality(values: list) -> dict:
@@ -170,7 +171,7 @@ def _instant_condition(attribute: Attribute, operator: str, text: str) -> dict:
             raise _bad(f"{operator} on {attribute.path} takes one value, not a list.")
         return {field: {_RANGE[operator]: values[0]}}
     if operator == "eq":
-        return {field: values[0] if len(values) == 1 else {"$in": values}}
+        return {field: {"$eq": values[0]} if len(values) == 1 else {"$in": values}}
     return {field: {"$nin": values}}  # like $ne, matches documents without the attribute
 
 
@@ -198,7 +199,9 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
         if guarded:
             return _nest(attribute, _guarded_equality(values))
         if len(values) == 1:
-            return _nest(attribute, values[0])
+            # `$eq`, not the bare value, on a scalar path: the engine's count command then compares with the
+            # index (the bare form also looks for the value inside arrays, which scans every document).
+            return _nest(attribute, values[0] if attribute.crosses_array else {"$eq": values[0]})
         if attribute.crosses_array:
             return {"$or": [_nest(attribute, v) for v in values]}
         return _nest(attribute, {"$in": values})
