@@ -21,7 +21,7 @@ from tmf_server.api.context import EXTENSION_KEY, Services
 from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
-from tmf_server.problems.repository import ServiceProblemRepository, problem_catalog
+from tmf_server.problems.repository import ServiceProblemRepository, ensure_indexes, problem_catalog
 from tmf_server.problems.rules import ServiceProblemRules
 from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.query.catalog import AttributeCatalog
@@ -33,7 +33,7 @@ from tmf_server.events.records import EventRecords
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.intake.service import IntakeService
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
-from tmf_server.store.database import connect, ensure_indexes
+from tmf_server.store.database import connect
 from tmf_server.wsgi_bridge import BufferedWSGIBridge
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,9 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     outbox = Outbox(db, publisher=dispatcher.wake if dispatcher else None)
     repository = ServiceProblemRepository(db, outbox)
     try:
-        repository.add_missing_instants()
+        repository.bring_up_to_date()
     except PyMongoError as exc:
-        log.warning("date copies not added, database unreachable: %s", exc)
+        log.warning("stored documents not brought up to date, database unreachable: %s", exc)
     problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings)
     # Hub queries address the notification clients receive, stored under `notification` in each event.
     event_catalog = AttributeCatalog(spec, "ServiceProblemAttributeValueChangeEvent", stored_under=EVENT_ENVELOPE_ROOT)

@@ -16,10 +16,10 @@ from tmf_server.intake.repository import (
     IntakeRepository,
     ensure_indexes,
 )
-from tmf_server.problems.repository import INSTANT_ATTRIBUTES
+from tmf_server.events.outbox import Outbox
+from tmf_server.problems.repository import ServiceProblemRepository, with_derived_fields
+from tmf_server.problems.repository import ensure_indexes as ensure_problem_indexes
 from tmf_server.store.database import SERVICE_PROBLEMS
-from tmf_server.store.instants import with_instants
-from tmf_server.store.database import ensure_indexes as ensure_problem_indexes
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def db(engine):
 def repo(db):
     for name in (INTAKE_EVENTS, INTAKE_LOCKS, SERVICE_PROBLEMS):
         db[name].delete_many({})
-    return IntakeRepository(db)
+    return IntakeRepository(db, ServiceProblemRepository(db, Outbox(db)))
 
 
 def record(event_id: str) -> dict:
@@ -71,7 +71,7 @@ def test_a_lock_is_held_by_one_request_at_a_time(repo):
     assert owner is not None
     assert repo.lock(["cause:alarm:1"], lease_ms=60_000, wait_seconds=0.2) is None
     assert repo.locks.count_documents({}) == 2  # the failed attempt holds nothing
-    waiting = IntakeRepository(repo.db)  # the waiter's own repository, whose attempts on the lock store are counted
+    waiting = IntakeRepository(repo.db, repo.problems)  # the waiter's own repository, whose attempts on the lock store are counted
     attempts = []
     waiting.locks = AttemptCounter(waiting.locks, attempts)
     taken = []
@@ -115,7 +115,7 @@ def problem(problem_id: str, *, customer: str, service: str, metric: str, status
                 "affectedService": [{"id": service}], "characteristic": characteristic}
     if alarm:
         document["underlyingAlarm"] = [{"id": alarm}]
-    return with_instants(document, INSTANT_ATTRIBUTES)  # as the ServiceProblem repository stores it
+    return with_derived_fields(document)  # as the ServiceProblem repository stores it
 
 
 def test_the_open_report_of_a_customer_service_and_metric(repo, db):

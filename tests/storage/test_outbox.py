@@ -5,7 +5,8 @@ import pytest
 from tmf_server.events.builder import Change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox
 from tmf_server.problems.repository import ServiceProblemRepository
-from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS, ensure_indexes
+from tmf_server.problems.repository import ensure_indexes
+from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS
 
 T0 = "2026-11-25T10:00:00.000Z"
 

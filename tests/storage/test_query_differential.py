@@ -24,13 +24,15 @@ import pymongo
 import pytest
 
 from tmf_server.app import load_spec
-from tmf_server.problems.repository import INSTANT_ATTRIBUTES, problem_catalog
+from tmf_server.events.outbox import Outbox
+from tmf_server.problems.lookups import ids_of
+from tmf_server.problems.repository import (ServiceProblemRepository, ensure_indexes, problem_catalog,
+                                            with_derived_fields)
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import canonical_datetime
 from tmf_server.query.listing import parse_list_query
-from tmf_server.store.database import SERVICE_PROBLEMS, ensure_indexes
+from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.embedded import EmbeddedEngine
-from tmf_server.store.instants import with_instants
 from tmf_server.store.reader import CollectionReader
 
 # --------------------------------------------------------------------------------------------------
@@ -462,8 +464,8 @@ class OracleRepository(CollectionReader):
 
 
 def stored(corpus: list[dict]) -> list[dict]:
-    """The corpus as the repository stores it: with the epoch-millisecond copies of the dates."""
-    return [with_instants(copy.deepcopy(document), INSTANT_ATTRIBUTES) for document in corpus]
+    """The corpus as the repository stores it: with the derived fields (date copies, lookup keys)."""
+    return [with_derived_fields(copy.deepcopy(document)) for document in corpus]
 
 
 @pytest.fixture(scope="module")
@@ -565,3 +567,46 @@ def test_the_suite_is_not_vacuous(catalog, oracle):
     assert len(some) >= 0.9 * len(counts), f"only {len(some)} of {len(counts)} shapes are selective"
     assert len(set(some)) >= 0.5 * len(some), "too many shapes find the same number of documents"
     assert len(ALL_SHAPES) >= 200
+
+
+# --------------------------------------------------------------------------------------------------
+# The intake's lookups (problems/lookups.py): the union of two index-served searches finds exactly the
+# reports that name the id, on both engines, as a plain evaluation of the corpus says.
+# --------------------------------------------------------------------------------------------------
+
+OPEN_ONLY = {"status": {"$nin": ["closed", "cancelled", "rejected", "resolved"]}}
+LOOKUP_CASES = [
+    ("customer", "C3", ()), ("customer", "C17", (OPEN_ONLY,)), ("customer", "4701", ()),
+    ("customer", "C5", ({"characteristic": {"$elemMatch": {"name": {"$eq": "latency"}}}},)),
+    ("service", "S7", ()), ("service", "S12", (OPEN_ONLY, {"_id": {"$nin": [CORPUS[0]["_id"]]}})),
+    ("alarm", "A4", ()), ("alarm", "A21", (OPEN_ONLY,)),
+]
+
+
+def _truth(kind: str, value: str, conditions) -> list[str]:
+    def matches(document):
+        if value not in ids_of(document, kind):
+            return False
+        if OPEN_ONLY in conditions and document["status"] in OPEN_ONLY["status"]["$nin"]:
+            return False
+        if any("characteristic" in c for c in conditions):
+            if not any(c.get("name") == "latency" for c in document.get("characteristic", ())):
+                return False
+        return all(document["_id"] not in c["_id"]["$nin"] for c in conditions if "_id" in c)
+
+    chosen = [d for d in stored(CORPUS) if matches(d)]
+    return [d["_id"] for d in sorted(chosen, key=lambda d: (d["_creationDateMs"], d["_id"]))]
+
+
+@pytest.mark.parametrize("kind, value, conditions", LOOKUP_CASES, ids=[f"{k}={v}/{len(c)}" for k, v, c in LOOKUP_CASES])
+def test_lookup_searches_agree_with_the_oracle_and_the_corpus(kind, value, conditions, engine, oracle):
+    expected = _truth(kind, value, conditions)
+    assert 0 < len(expected) < CORPUS_SIZE, "the case must select some reports"
+    for reader in (engine, oracle):
+        repository = ServiceProblemRepository(reader.db, Outbox(reader.db))
+        assert [d["_id"] for d in repository.naming(kind, value, *conditions, limit=CORPUS_SIZE)] == expected
+
+
+def test_some_lookups_go_through_the_flagged_reports():
+    """The corpus has reports with several customers (the second search form), so both forms are exercised."""
+    assert any(len(ids_of(d, "customer")) > 1 and "C3" in ids_of(d, "customer")[1:] for d in CORPUS)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from tmf_server.intake.convert import SYSTEM_ORIGINATED, Conversion, worse
 from tmf_server.intake.priority import raise_only
+from tmf_server.problems.lookups import GROUPED_BY
 
 OPEN_EXCLUDED = ("closed", "cancelled", "rejected", "resolved")  # a report in these statuses is not open
-GROUPED_BY = "groupedBy"  # characteristic of a parent report made by the intake: the common cause's key
 # The kinds of cause key ("alarm:ID", "resource:ID", "service:ID") and the list of a report that names the cause.
 CAUSE_PATHS = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}
 

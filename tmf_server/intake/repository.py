@@ -7,9 +7,9 @@ compare it as a number or a date (a string of digits inside `$elemMatch`, `{"und
 {"id": "4711"}}}`, finds nothing there), and only there: the guard, a no-op in MongoDB, makes the engine evaluate
 the condition in Python over every document (docs/intake.md, "Engine notes").
 
-The open-report searches are one document of fields (status, customer, metric, alarm, ticket or cause), which the
-engine answers in SQL; what would need `$or`/`$nor` there (the subject among several, "not a parent", "another
-customer"), which the engine evaluates in Python over every stored report, is checked on the few reports found.
+The open-report searches go through the ServiceProblem repository's lookup keys (problems/lookups.py), index-served
+on both engines; what would need `$or`/`$nor` (the subject among several, "not a parent", "another customer"),
+which the engine evaluates in Python over every stored report, is checked on the few reports found.
 """
 from __future__ import annotations
 
@@ -19,21 +19,17 @@ import uuid
 import pymongo
 from pymongo.errors import DuplicateKeyError
 
-from tmf_server.events.outbox import DELETING
-from tmf_server.intake.merge import CAUSE_PATHS, GROUPED_BY, OPEN_EXCLUDED, customers, is_parent
-from tmf_server.query.filters import all_of, exact_string
-from tmf_server.store.database import SERVICE_PROBLEMS
+from tmf_server.intake.merge import CAUSE_PATHS, OPEN_EXCLUDED, customers, is_parent
+from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.query.filters import exact_string
 from tmf_server.store.documents import to_api
-from tmf_server.store.instants import instant_field
 
 INTAKE_EVENTS = "intakeEvent"  # one document per received notification, `_id` = "{source}:{sourceEventId}"
 INTAKE_LOCKS = "intakeLock"  # short leases that serialise the processing of one customer/subject/metric or cause
 
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
 
-# Indexes of the received events. The open-report searches use the server's ServiceProblem indexes
-# (status, relatedParty.id, affectedService.id); none are added to that collection here, so that the
-# differential test of tests/storage keeps covering every ServiceProblem index.
+# Indexes of the received events. The open-report searches use the ServiceProblem repository's lookup keys.
 INDEXES = [[("receivedAt", pymongo.DESCENDING)], [("outcome", pymongo.ASCENDING)], [("source", pymongo.ASCENDING)],
            [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)]]
 
@@ -64,23 +60,17 @@ def _names_subject(report: dict, kind: str, subject_id: str) -> bool:
                for e in report.get("relatedEntity", ()))
 
 
-def _cause(key: str) -> dict | None:
-    kind, _, value = key.partition(":")
-    path = CAUSE_PATHS.get(kind)
-    return {path: {"$elemMatch": {"id": s(value)}}} if path else None
-
-
 def ensure_indexes(db) -> None:
     for keys in INDEXES:
         db[INTAKE_EVENTS].create_index(keys)
 
 
 class IntakeRepository:
-    def __init__(self, db):
+    def __init__(self, db, problems: ServiceProblemRepository):
         self.db = db
         self.events = db[INTAKE_EVENTS]
         self.locks = db[INTAKE_LOCKS]
-        self.problems = db[SERVICE_PROBLEMS]
+        self.problems = problems
 
     # -- received events -------------------------------------------------------------------------------------
 
@@ -171,43 +161,41 @@ class IntakeRepository:
 
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
-    def _open(self, *terms: dict, limit: int = MAX_CANDIDATES) -> list[dict]:
-        """Open reports matching every term, oldest first."""
-        found = (self.problems.find(all_of([OPEN, *terms]))
-                 .sort([(instant_field("creationDate"), 1), ("_id", 1)]).limit(limit))
-        return [to_api(d) for d in found if not d.get(DELETING)]
+    def _open(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[dict]:
+        """Open reports naming `value` among their ids of `kind` and matching every term, oldest first."""
+        return [to_api(d) for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit)]
 
     def open_report(self, customer: str, subjects: list[tuple[str, str]], metric: str) -> dict | None:
         """The oldest open report (not a parent) of this customer, naming one of the subjects, for this metric."""
-        found = self._open(_customer(customer),
-                           {"characteristic": {"$elemMatch": {"name": "metric", "value": s(metric)}}})
+        found = self._open("customer", customer,
+                           {"characteristic": {"$elemMatch": {"name": s("metric"), "value": s(metric)}}})
         return next((r for r in found if not is_parent(r)
                      and any(_names_subject(r, kind, value) for kind, value in subjects)), None)
 
     def open_report_of_ticket(self, ticket_id: str) -> dict | None:
-        found = self._open({"troubleTicket": {"$elemMatch": {"id": s(ticket_id)}}})
-        return next((r for r in found if not is_parent(r)), None)
+        return next((r for r in self._open("ticket", ticket_id) if not is_parent(r)), None)
 
     def open_reports_of_alarm(self, alarm_id: str) -> list[dict]:
         """Every open report with this underlying alarm, children before their parent (parents last)."""
-        found = self._open({"underlyingAlarm": {"$elemMatch": {"id": s(alarm_id)}}}, limit=100)
-        return sorted(found, key=is_parent)
+        return sorted(self._open("alarm", alarm_id, limit=100), key=is_parent)
 
     def open_parent(self, keys: list[str]) -> dict | None:
         """The oldest open parent made for one of these causes."""
-        found = [report for key in keys for report in
-                 self._open({"characteristic": {"$elemMatch": {"name": GROUPED_BY, "value": s(key)}}}, limit=1)]
+        found = [report for key in keys for report in self._open("groupedBy", key, limit=1)]
         return min(found, key=lambda r: (r["creationDate"], r["id"]), default=None)
 
     def open_siblings(self, keys: list[str], customer: str, exclude: str) -> list[dict]:
         """Open reports (not parents) of other customers that share one of these causes, oldest first."""
         found: dict[str, dict] = {}
-        for cause in filter(None, (_cause(k) for k in keys)):
-            for report in self._open(cause, {"_id": {"$nin": [exclude]}}):
+        for key in keys:
+            kind, _, value = key.partition(":")
+            if kind not in CAUSE_PATHS:
+                continue
+            for report in self._open(kind, value, {"_id": {"$nin": [exclude]}}):
                 if not is_parent(report) and not any(p.get("id") == customer for p in customers(report)):
                     found.setdefault(report["id"], report)
         return sorted(found.values(), key=lambda r: (r["creationDate"], r["id"]))[:100]
 
     def get_problem(self, problem_id: str) -> dict | None:
-        found = self.problems.find_one({"_id": problem_id})
-        return to_api(found) if found and not found.get(DELETING) else None
+        found = self.problems.get(problem_id)
+        return to_api(found) if found else None

@@ -50,7 +50,7 @@ def _customer_of(report: dict) -> str | None:
 
 class IntakeService:
     def __init__(self, db, problems: ServiceProblemService, settings, spec: dict, clock=utc_now):
-        self.repository = IntakeRepository(db)
+        self.repository = IntakeRepository(db, problems.repository)
         self.problems = problems
         self.tasks = ProblemTasks(problems)
         self.settings = settings

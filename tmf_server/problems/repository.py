@@ -1,17 +1,54 @@
 """ServiceProblem documents in MongoDB: every write carries the events it causes (the one place they are made)."""
 from __future__ import annotations
 
+import pymongo
+
 from tmf_server.events.builder import Change, event_document, events_for_change
-from tmf_server.events.outbox import DELETING, OUTBOX, Outbox, with_outbox
+from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, with_outbox
+from tmf_server.problems.lookups import index_fields, search_forms, with_lookup_keys
 from tmf_server.query.catalog import AttributeCatalog
+from tmf_server.query.filters import all_of, exact_string
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.documents import to_api, to_document
-from tmf_server.store.instants import epoch_ms, instant_field, with_instants
+from tmf_server.store.instants import instant_field, with_instants
 from tmf_server.store.reader import CollectionReader
 
 # Date-times also stored as epoch milliseconds, so that filters and sorts on them are index-served.
 INSTANT_ATTRIBUTES = ("creationDate", "lastUpdate", "resolutionDate", "statusChangeDate")
+# Version of the derived fields a stored document carries (date copies, lookup keys); older ones are brought up
+# to date when the server starts.
+STORED_FORM = 1
+_FORM = "_form"
 _BACKFILL_BATCH = 500
+OLDEST_FIRST = ((instant_field("creationDate"), 1), ("_id", 1))
+
+# Attributes that lists filter and sort on, and the intake's lookup keys. Arrays of sub-documents are indexed
+# for $elemMatch. Not compound with _id: the embedded engine then rejects every insert (docs/mongodb.md).
+INDEXES = [
+    [(instant_field("creationDate"), pymongo.DESCENDING)],
+    [("status", pymongo.ASCENDING)],
+    [("priority", pymongo.ASCENDING)],
+    [("category", pymongo.ASCENDING)],
+    [(instant_field("lastUpdate"), pymongo.ASCENDING)],
+    [("originatorParty.id", pymongo.ASCENDING)],
+    [("relatedParty.id", pymongo.ASCENDING)],
+    [("affectedService.id", pymongo.ASCENDING)],
+    [(PENDING, pymongo.ASCENDING)],  # documents whose events are not yet published
+    [(_FORM, pymongo.ASCENDING)],
+    *([(field, pymongo.ASCENDING)] for field in index_fields()),
+]
+# Indexes of earlier versions that no query uses any more (each costs every write).
+RETIRED_INDEXES = ("creationDate_-1", "lastUpdate_1")
+
+
+def ensure_indexes(db) -> None:
+    collection = db[SERVICE_PROBLEMS]
+    for keys in INDEXES:
+        collection.create_index(keys)
+    existing = {index["name"] for index in collection.list_indexes()}
+    for name in RETIRED_INDEXES:
+        if name in existing:
+            collection.drop_index(name)
 
 
 def problem_catalog(spec: dict) -> AttributeCatalog:
@@ -19,9 +56,16 @@ def problem_catalog(spec: dict) -> AttributeCatalog:
     return AttributeCatalog(spec, "ServiceProblem", instants=INSTANT_ATTRIBUTES)
 
 
+def with_derived_fields(document: dict) -> dict:
+    """A stored document with its derived internal fields: the date copies and the lookup keys."""
+    document = with_lookup_keys(with_instants(document, INSTANT_ATTRIBUTES))
+    document[_FORM] = STORED_FORM
+    return document
+
+
 def stored_form(representation: dict, version: int) -> dict:
     """The document stored for a representation at a version."""
-    return with_instants(to_document(representation, version=version), INSTANT_ATTRIBUTES)
+    return with_derived_fields(to_document(representation, version=version))
 
 
 class ServiceProblemRepository(CollectionReader):
@@ -74,21 +118,27 @@ class ServiceProblemRepository(CollectionReader):
         self.outbox.flush(current["_id"])  # now, not later: lists show the last state until the event is out
         return True
 
-    def add_missing_instants(self) -> int:
-        """Gives documents stored before the integer date copies existed their copies; returns how many."""
+    def naming(self, kind: str, value: str, *conditions: dict, limit: int) -> list[dict]:
+        """Up to `limit` stored reports (oldest first) that name `value` among their ids of `kind`
+        (problems/lookups.py) and match every condition; index-served on both engines."""
+        found: dict[str, dict] = {}
+        for form in search_forms(kind, value, exact_string):
+            for document in self.collection.find(all_of([form, *conditions])).sort(list(OLDEST_FIRST)).limit(limit):
+                if not document.get(DELETING):
+                    found.setdefault(document["_id"], document)
+        creation = instant_field("creationDate")
+        return sorted(found.values(), key=lambda d: (d.get(creation, 0), d["_id"]))[:limit]
+
+    def bring_up_to_date(self) -> int:
+        """Gives documents stored by an earlier version their derived fields (date copies, lookup keys);
+        returns how many it rewrote."""
         done = 0
         while True:
-            batch = list(self.collection.find({instant_field("creationDate"): {"$exists": False}},
-                                              {**{name: 1 for name in INSTANT_ATTRIBUTES}, "_version": 1})
-                         .limit(_BACKFILL_BATCH))
+            batch = list(self.collection.find({_FORM: {"$exists": False}}).limit(_BACKFILL_BATCH))
             for document in batch:
-                copies = {instant_field(name): epoch_ms(document[name]) for name in INSTANT_ATTRIBUTES
-                          if isinstance(document.get(name), str)}
-                if instant_field("creationDate") not in copies:
-                    return done  # not a document this server wrote: leave it (and stop looking at it again)
-                # Conditional on the version: a concurrent change writes its own copies.
-                self.collection.update_one({"_id": document["_id"], "_version": document["_version"]},
-                                           {"$set": copies})
+                # Conditional on the version: a concurrent change writes the derived fields itself.
+                self.collection.replace_one({"_id": document["_id"], "_version": document["_version"]},
+                                            with_derived_fields(dict(document)))
             done += len(batch)
             if len(batch) < _BACKFILL_BATCH:
                 return done

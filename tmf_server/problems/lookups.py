@@ -1,0 +1,72 @@
+"""Ids by which the intake finds reports, kept as scalars so that each search is index-served on both engines.
+
+The intake looks reports up by a customer, a trouble ticket, an alarm, a service, a resource or the cause a parent
+was made for: ids held in arrays of sub-documents. The embedded engine cannot index inside arrays (it evaluates an
+`$elemMatch` by reading every document), so each stored report also carries, per kind, its first id as a scalar
+(`_customerKey`, prefixed with "=" so the engine never reads it as a number or a date) and, when the report holds
+more than one distinct id of the kind, a flag (`_customerMore`). "A report naming id X" is then the union of two
+index-served searches, exact on every engine: the reports whose first id is X, and among the few flagged reports,
+those with an element X (`search_forms`). Parents and reports with several customers are those few.
+"""
+from __future__ import annotations
+
+GROUPED_BY = "groupedBy"  # characteristic of a parent report made by the intake: the common cause's key
+
+# kind -> (array attribute, what an entry must also match, the attribute holding the id)
+LOOKUPS = {
+    "customer": ("relatedParty", {"role": "customer"}, "id"),
+    "ticket": ("troubleTicket", {}, "id"),
+    "alarm": ("underlyingAlarm", {}, "id"),
+    "service": ("affectedService", {}, "id"),
+    "resource": ("affectedResource", {}, "id"),
+    "groupedBy": ("characteristic", {"name": GROUPED_BY}, "value"),
+}
+
+
+def key_field(kind: str) -> str:
+    return f"_{kind}Key"
+
+
+def more_field(kind: str) -> str:
+    return f"_{kind}More"
+
+
+def key_value(value: str) -> str:
+    return "=" + value
+
+
+def ids_of(representation: dict, kind: str) -> list[str]:
+    """The distinct ids of one kind that a report names, in their order."""
+    array, match, attribute = LOOKUPS[kind]
+    found: list[str] = []
+    for entry in representation.get(array) or ():
+        if (isinstance(entry, dict) and all(entry.get(k) == v for k, v in match.items())
+                and isinstance(entry.get(attribute), str) and entry[attribute] not in found):
+            found.append(entry[attribute])
+    return found
+
+
+def with_lookup_keys(document: dict) -> dict:
+    """`document` with the scalar key and the 'more' flag of each kind (stale ones dropped)."""
+    for kind in LOOKUPS:
+        ids = ids_of(document, kind)
+        document.pop(key_field(kind), None)
+        document.pop(more_field(kind), None)
+        if ids:
+            document[key_field(kind)] = key_value(ids[0])
+        if len(ids) > 1:
+            document[more_field(kind)] = True
+    return document
+
+
+def search_forms(kind: str, value: str, element_condition) -> tuple[dict, dict]:
+    """The two conditions whose union finds the reports naming `value` among their ids of `kind`:
+    the first id, and an element of the flagged reports. `element_condition(value)` is the engine-exact equality."""
+    array, match, attribute = LOOKUPS[kind]
+    element = {**{k: element_condition(v) for k, v in match.items()}, attribute: element_condition(value)}
+    return ({key_field(kind): {"$eq": key_value(value)}},
+            {more_field(kind): {"$eq": True}, array: {"$elemMatch": element}})
+
+
+def index_fields() -> list[str]:
+    return [field for kind in LOOKUPS for field in (key_field(kind), more_field(kind))]
