@@ -24,7 +24,7 @@ test: $(STAMP)
 # The benchmark of this server on a temporary embedded engine (docs/performance.md), about 5 minutes;
 # options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--large 100000"
 bench: $(STAMP)
-	$(BIN)/tmf-server bench --local $(BENCH_ARGS)
+	@$(BIN)/tmf-server bench --local $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -53,6 +53,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="time limit of each request (default 30)")
     hub = parser.add_argument_group("hub scenario")
     hub.add_argument("--hub-listeners", type=int, default=10, help="listeners subscribed (default 10)")
+    hub.add_argument("--hub-settle", type=float, default=120.0, metavar="SECONDS",
+                     help="before the load, how long a first create's event may take to reach every listener, "
+                          "while the server works off the events of earlier scenarios (default 120)")
     hub.add_argument("--hub-wait", type=float, default=30.0, metavar="SECONDS",
                      help="how long deliveries may take after the load stops (default 30)")
     local = parser.add_argument_group("this server on a temporary embedded engine (make bench)")
@@ -91,7 +94,7 @@ def config_from(args: argparse.Namespace, parser_error, base_url: str) -> Config
     return Config(base_url=base_url, intake_url=args.intake_url, connections=args.connections,
                   duration=args.duration, warmup=args.warmup, small=args.small, large=args.large,
                   scenarios=scenarios, headers=headers, timeout=args.timeout, hub_listeners=args.hub_listeners,
-                  hub_wait=args.hub_wait)
+                  hub_wait=args.hub_wait, hub_settle=args.hub_settle)
 
 
 def progress_for(args: argparse.Namespace, config: Config) -> Progress:

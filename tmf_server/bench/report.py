@@ -79,8 +79,10 @@ def hub_line(hub: dict) -> str:
     if hub.get("skipped"):
         return f"hub skipped: {hub['skipped']}"
     within = "all within" if hub["allDelivered"] else "NOT all within"
-    settled = (f"settled in {hub['settleSeconds']:g} s" if hub.get("settled")
-               else f"NOT settled within {hub['waitLimitSeconds']:g} s")
+    quiet = {True: f"events quiet after {hub['quietSeconds']:g} s, ",
+             False: f"events NOT quiet within {hub['quietSeconds']:g} s, "}.get(hub.get("quiet"), "")
+    settled = quiet + (f"settled in {hub['settleSeconds']:g} s" if hub.get("settled")
+                       else f"NOT settled within {hub['settleLimitSeconds']:g} s")
     return (f"hub: {hub['listeners']} listeners ({settled}), {hub['creates']:,} creates "
             f"({_number(hub['requestsPerSecond'])}/s "
             f"measured), {hub['delivered']:,}/{hub['expected']:,} create events delivered, {within} "

@@ -41,6 +41,7 @@ class Config:
     timeout: float = 30.0  # per request
     hub_listeners: int = 10
     hub_wait: float = 30.0  # how long deliveries may take after the load stops
+    hub_settle: float = 120.0  # how long the first create's event may take before the load starts
 
     @property
     def warmup_seconds(self) -> float:
@@ -154,7 +155,7 @@ class Bench:
             "options": {"connections": config.connections, "duration": config.duration,
                         "warmup": config.warmup_seconds, "small": config.small, "large": config.large,
                         "scenarios": list(config.scenarios), "hubListeners": config.hub_listeners,
-                        "hubWait": config.hub_wait, "timeout": config.timeout},
+                        "hubWait": config.hub_wait, "hubSettle": config.hub_settle, "timeout": config.timeout},
             "populations": self.populations,
             "seeding": [m.as_json() for m in self.seeding],
             "scenarios": [m.as_json() for m in self.measurements],
@@ -379,8 +380,30 @@ class Bench:
         return await self._measure(measurement, lambda i: notification(CORRELATED_REPORTS + i),
                                    lambda i, r, t: check(CORRELATED_REPORTS + i, r, t))
 
+    async def _quiet(self, measurement: Measurement) -> dict:
+        """Before subscribing, a wait (at most --hub-settle) until the stored event records stop growing
+        (X-Total-Count of GET /serviceProblemEventRecord unchanged for 2 s): a server that publishes events after
+        answering has then published those of the earlier scenarios, while no subscription makes that slower."""
+        began = time.perf_counter()
+        deadline = began + self.config.hub_settle
+        counts: list[int] = []
+        while time.perf_counter() < deadline:
+            try:
+                response = await self._send(self.target.api("GET", "/serviceProblemEventRecord?limit=1"))
+            except TransportError:
+                break
+            count = _total(response) if response.status in (200, 206) else None
+            if count is None:  # no event records to watch: nothing to wait for
+                return {"quiet": None, "quietSeconds": round(time.perf_counter() - began, 2)}
+            counts.append(count)
+            if len(counts) >= 3 and counts[-1] == counts[-3]:
+                return {"quiet": True, "quietSeconds": round(time.perf_counter() - began, 2)}
+            self.progress.tick(0.0, measurement.sent)
+            await asyncio.sleep(1.0)
+        return {"quiet": False, "quietSeconds": round(time.perf_counter() - began, 2)}
+
     async def _settle(self, measurement: Measurement, listeners: list[Listener]) -> dict:
-        """One create, then a wait until its event reached every listener (at most --hub-wait): the events of the
+        """One create, then a wait until its event reached every listener (at most --hub-settle): the events of the
         earlier scenarios are delivered (or found to have no subscriber) before the load, which then measures
         delivery keeping up with it rather than a backlog it inherited."""
         request = self.target.api("POST", "/serviceProblem", bodies.report(0, f"bench {self.marker} hub settle",
@@ -390,25 +413,26 @@ class Bench:
             response = await self._send(request)
         except TransportError as exc:
             measurement.error(request, f"no answer: {exc}", None)
-            return {"settled": False, "settleSeconds": 0.0}
+            return {"settled": False, "settleSeconds": 0.0, "settleLimitSeconds": self.config.hub_settle}
         body = _json(response)
         problem = body.get("id") if response.status == 201 and isinstance(body, dict) else None
         if problem is None:
             measurement.error(request, f"expected 201 with an id, got {response.status}", response)
-            return {"settled": False, "settleSeconds": 0.0}
+            return {"settled": False, "settleSeconds": 0.0, "settleLimitSeconds": self.config.hub_settle}
         measurement.created += 1
-        deadline = began + self.config.hub_wait
+        deadline = began + self.config.hub_settle
         while not all(problem in listener.arrivals for listener in listeners) and time.perf_counter() < deadline:
             self.progress.tick(0.0, measurement.sent)
             await asyncio.sleep(0.05)
         return {"settled": all(problem in listener.arrivals for listener in listeners),
-                "settleSeconds": round(time.perf_counter() - began, 2)}
+                "settleSeconds": round(time.perf_counter() - began, 2), "settleLimitSeconds": self.config.hub_settle}
 
     async def _hub(self, measurement: Measurement) -> Measurement:
         """Listeners subscribed through POST /hub to the create events of this scenario's reports; creates at full
         speed; each create event's lag at each listener."""
         config = self.config
         hub_query = f"eventType={CREATE_EVENT}&event.serviceProblem.reason={self.hub_reason}"
+        measurement.extra.update(await self._quiet(measurement))
         listeners = [await Listener().start() for _ in range(config.hub_listeners)]
         subscriptions: list[str] = []
         try:
