@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS
@@ -77,11 +78,10 @@ class Outbox:
             except BulkWriteError as exc:  # events published by an earlier, interrupted flush are already there
                 if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                     raise
-        for document in documents:
-            # Conditional on the version: a newer change carries these events on in its own outbox.
-            if document.get(DELETING):
-                self.problems.delete_one({"_id": document["_id"], "_version": document["_version"]})
-            else:
-                self.problems.update_one({"_id": document["_id"], "_version": document["_version"]},
-                                         {"$unset": {OUTBOX: "", PENDING: ""}})
+        # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
+        # (a single round trip) for the whole batch.
+        self.problems.bulk_write([
+            DeleteOne({"_id": d["_id"], "_version": d["_version"]}) if d.get(DELETING) else
+            UpdateOne({"_id": d["_id"], "_version": d["_version"]}, {"$unset": {OUTBOX: "", PENDING: ""}})
+            for d in documents], ordered=False)
         return len(events)
