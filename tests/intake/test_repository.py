@@ -91,9 +91,9 @@ class AttemptCounter:
     def __init__(self, collection, attempts: list):
         self._collection, self._attempts = collection, attempts
 
-    def insert_one(self, document, *args, **kwargs):
-        self._attempts.append(document["_id"])
-        return self._collection.insert_one(document, *args, **kwargs)
+    def insert_many(self, documents, *args, **kwargs):
+        self._attempts.append([document["_id"] for document in documents])
+        return self._collection.insert_many(documents, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._collection, name)
@@ -156,3 +156,18 @@ def test_record_listing_filters(repo):
     assert sorted(d["_id"] for d in repo.find(query, 0, 10)) == ["alarm:1", "alarm:3"] and repo.count(query) == 2
     assert [d["_id"] for d in repo.find(repo.record_query(source_event_id="2"), 0, 10)] == ["alarm:2"]
     assert all("payload" not in d for d in repo.find({}, 0, 10))
+
+
+def test_a_lock_waits_for_a_key_in_the_middle_and_then_holds_every_key(repo):
+    other = repo.lock(["k2"], lease_ms=60_000, wait_seconds=1)
+    taken = []
+    waiter = threading.Thread(target=lambda: taken.append(repo.lock(["k3", "k1", "k2"], 60_000, 30)))
+    waiter.start()
+    wait_for(lambda: repo.locks.find_one({"_id": "k1"}), message="the free key before the held one taken")
+    assert repo.locks.find_one({"_id": "k3"}) is None, "a key after the held one was taken out of order"
+    repo.unlock(["k2"], other)
+    waiter.join(30)
+    owners = {d["_id"]: d["owner"] for d in repo.locks.find({"_id": {"$in": ["k1", "k2", "k3"]}})}
+    assert taken and owners == {"k1": taken[0], "k2": taken[0], "k3": taken[0]}
+    repo.unlock(["k1", "k2", "k3"], taken[0])
+    assert repo.locks.count_documents({}) == 0

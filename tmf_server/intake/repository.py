@@ -17,7 +17,7 @@ import time
 import uuid
 
 import pymongo
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from tmf_server.intake.merge import CAUSE_PATHS, OPEN_EXCLUDED, customers, is_parent
 from tmf_server.problems.repository import ServiceProblemRepository
@@ -28,6 +28,7 @@ INTAKE_EVENTS = "intakeEvent"  # one document per received notification, `_id` =
 INTAKE_LOCKS = "intakeLock"  # short leases that serialise the processing of one customer/subject/metric or cause
 
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
+DUPLICATE_KEY = 11000
 
 # Indexes of the received events. The open-report searches use the ServiceProblem repository's lookup keys.
 INDEXES = [[("receivedAt", pymongo.DESCENDING)], [("outcome", pymongo.ASCENDING)], [("source", pymongo.ASCENDING)],
@@ -104,9 +105,10 @@ class IntakeRepository:
 
     def finish(self, record_id: str, token: str, outcome: dict) -> dict | None:
         """Records the outcome (only the holder of the processing lease can)."""
-        self.events.update_one({"_id": record_id, "_token": s(token)},
-                               {"$set": outcome, "$unset": {"_token": "", "_leaseUntil": ""}})
-        return self.events.find_one({"_id": record_id})
+        finished = self.events.find_one_and_update({"_id": record_id, "_token": s(token)},
+                                                   {"$set": outcome, "$unset": {"_token": "", "_leaseUntil": ""}},
+                                                   return_document=pymongo.ReturnDocument.AFTER)
+        return finished or self.events.find_one({"_id": record_id})
 
     def abandon(self, record_id: str, token: str) -> None:
         """Processing failed: a redelivery may take the event over at once."""
@@ -136,28 +138,42 @@ class IntakeRepository:
         """Takes every key (in sorted order, so two requests never wait for each other in a circle); returns the
         owner token, or None (nothing held) when a key stayed taken for `wait_seconds`."""
         owner = uuid.uuid4().hex
+        waiting = sorted(set(keys))
         held: list[str] = []
         deadline = time.monotonic() + wait_seconds
-        for key in sorted(set(keys)):
-            while True:
-                try:
-                    self.locks.insert_one({"_id": key, "owner": owner, "until": now_ms() + lease_ms})
-                    break
-                except DuplicateKeyError:
-                    expired = self.locks.update_one({"_id": key, "until": {"$lte": now_ms()}},
-                                                    {"$set": {"owner": owner, "until": now_ms() + lease_ms}})
-                    if expired.modified_count == 1:
-                        break
-                if time.monotonic() > deadline:
-                    self.unlock(held, owner)
-                    return None
-                time.sleep(0.02)
-            held.append(key)
+        while waiting:
+            taken = self._take(waiting, owner, lease_ms)  # the free keys up to the first one held by another
+            held += waiting[:taken]
+            waiting = waiting[taken:]
+            if not waiting:
+                break
+            expired = self.locks.update_one({"_id": waiting[0], "until": {"$lte": now_ms()}},
+                                            {"$set": {"owner": owner, "until": now_ms() + lease_ms}})
+            if expired.modified_count == 1:
+                held.append(waiting.pop(0))
+                continue
+            if time.monotonic() > deadline:
+                self.unlock(held, owner)
+                return None
+            time.sleep(0.02)
         return owner
 
+    def _take(self, keys: list[str], owner: str, lease_ms: int) -> int:
+        """Inserts the locks of `keys` in order, in one round trip, stopping at the first key another holds;
+        returns how many it took."""
+        until = now_ms() + lease_ms
+        try:
+            self.locks.insert_many([{"_id": key, "owner": owner, "until": until} for key in keys], ordered=True)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            return min(error["index"] for error in errors)
+        return len(keys)
+
     def unlock(self, keys: list[str], owner: str) -> None:
-        for key in set(keys):
-            self.locks.delete_one({"_id": key, "owner": s(owner)})
+        if keys:
+            self.locks.delete_many({"_id": {"$in": sorted(set(keys))}, "owner": s(owner)})
 
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
