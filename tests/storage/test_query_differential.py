@@ -482,7 +482,7 @@ def engine(tmp_path_factory):
         db = client["tmf656_differential"]
         ensure_indexes(db)  # indexes before the data, as in the server: some gaps only show with an index
         db[SERVICE_PROBLEMS].insert_many(stored(CORPUS))
-        yield CollectionReader(db, SERVICE_PROBLEMS)
+        yield ServiceProblemRepository(db, Outbox(db))  # the server's reads, its counts through lookup keys too
     finally:
         client.close()
         process.stop()

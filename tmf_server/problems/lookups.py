@@ -7,6 +7,10 @@ was made for: ids held in arrays of sub-documents. The embedded engine cannot in
 more than one distinct id of the kind, a flag (`_customerMore`). "A report naming id X" is then the union of two
 index-served searches, exact on every engine: the reports whose first id is X, and among the few flagged reports,
 those with an element X (`search_forms`). Parents and reports with several customers are those few.
+
+Lists count their matches with the same keys (`counting_forms`): a filter on one party's or service's id (the
+`relatedParty.id=C7` of a CRM polling its customer's reports) is counted as two index-served counts, where the
+embedded engine's count command would read every document in Python to evaluate the `$elemMatch`.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ GROUPED_BY = "groupedBy"  # characteristic of a parent report made by the intake
 
 # kind -> (array attribute, what an entry must also match, the attribute holding the id)
 LOOKUPS = {
+    "party": ("relatedParty", {}, "id"),
     "customer": ("relatedParty", {"role": "customer"}, "id"),
     "ticket": ("troubleTicket", {}, "id"),
     "alarm": ("underlyingAlarm", {}, "id"),
@@ -70,3 +75,30 @@ def search_forms(kind: str, value: str, element_condition) -> tuple[dict, dict]:
 
 def index_fields() -> list[str]:
     return [field for kind in LOOKUPS for field in (key_field(kind), more_field(kind))]
+
+
+# Single-id `$elemMatch` conditions that lists count through the lookup keys: array attribute -> kind.
+_COUNTED_BY_KEY = {"relatedParty": "party", "affectedService": "service"}
+
+
+def counting_forms(filter_: dict) -> tuple[dict, dict] | None:
+    """Two disjoint filters whose counts add up to the count of `filter_`, each index-served, when `filter_`
+    requires an element with one id of a party or service array (`{"relatedParty": {"$elemMatch": {"id": "C7"}}}`,
+    beside other fields); else None."""
+    for array, kind in _COUNTED_BY_KEY.items():
+        condition = filter_.get(array)
+        if not (isinstance(condition, dict) and list(condition) == ["$elemMatch"]):
+            continue
+        element = condition["$elemMatch"]
+        value = element.get("id") if isinstance(element, dict) and list(element) == ["id"] else None
+        if not isinstance(value, str):
+            continue
+        rest = {k: v for k, v in filter_.items() if k != array}
+        if any(k in rest for k in (key_field(kind), more_field(kind))):
+            continue
+        by_first = {**rest, key_field(kind): {"$eq": key_value(value)}}
+        # The second form leaves out the reports the first counts: a flagged report always has a first id.
+        among_more = {**rest, more_field(kind): {"$eq": True}, key_field(kind): {"$ne": key_value(value)},
+                      array: condition}
+        return by_first, among_more
+    return None

@@ -5,7 +5,7 @@ import pymongo
 
 from tmf_server.events.builder import Change, event_document, events_for_change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, with_outbox
-from tmf_server.problems.lookups import index_fields, search_forms, with_lookup_keys
+from tmf_server.problems.lookups import counting_forms, index_fields, search_forms, with_lookup_keys
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import all_of, exact_string
 from tmf_server.store.database import SERVICE_PROBLEMS
@@ -117,6 +117,12 @@ class ServiceProblemRepository(CollectionReader):
             return False
         self.outbox.flush(current["_id"])  # now, not later: lists show the last state until the event is out
         return True
+
+    def count(self, filter_: dict) -> int:
+        forms = counting_forms(filter_)
+        if forms is None:
+            return super().count(filter_)
+        return sum(CollectionReader.count(self, form) for form in forms)
 
     def naming(self, kind: str, value: str, *conditions: dict, limit: int) -> list[dict]:
         """Up to `limit` stored reports (oldest first) that name `value` among their ids of `kind`
