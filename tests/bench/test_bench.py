@@ -39,8 +39,10 @@ def stored(server: ServerProcess) -> int:
 
 def test_every_scenario_runs_with_expected_answers_and_stores_what_it_created(bench_server):
     before = stored(bench_server)
+    # --hub-wait: on a busy machine the ~1,000 deliveries can take longer than the default 30 s; the bench stops
+    # waiting as soon as they have all arrived, so this only bounds a slow run.
     result = run_bench(bench_server.base_url, "--json", "--duration", "0.5", "--small", str(SMALL),
-                       "--large", str(LARGE), "--connections", "4")
+                       "--large", str(LARGE), "--connections", "4", "--hub-wait", "90")
     assert result.returncode == 0, result.stderr + result.stdout[-4000:] + "\nserver log:\n" + bench_server.log()
     document = json.loads(result.stdout)
 

@@ -51,6 +51,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--intake-url", metavar="URL", help="the intake base (default: the root of BASE_URL + /intake)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="time limit of each request (default 30)")
+    parser.add_argument("--quiet-wait", type=float, default=120.0, metavar="SECONDS",
+                        help="before each scenario, wait at most this long for the server's event records "
+                             "(GET /serviceProblemEventRecord) to stop growing; 0: no wait (default 120)")
     hub = parser.add_argument_group("hub scenario")
     hub.add_argument("--hub-listeners", type=int, default=10, help="listeners subscribed (default 10)")
     hub.add_argument("--hub-settle", type=float, default=120.0, metavar="SECONDS",
@@ -94,7 +97,7 @@ def config_from(args: argparse.Namespace, parser_error, base_url: str) -> Config
     return Config(base_url=base_url, intake_url=args.intake_url, connections=args.connections,
                   duration=args.duration, warmup=args.warmup, small=args.small, large=args.large,
                   scenarios=scenarios, headers=headers, timeout=args.timeout, hub_listeners=args.hub_listeners,
-                  hub_wait=args.hub_wait, hub_settle=args.hub_settle)
+                  hub_wait=args.hub_wait, hub_settle=args.hub_settle, quiet_wait=args.quiet_wait)
 
 
 def progress_for(args: argparse.Namespace, config: Config) -> Progress:

@@ -54,6 +54,7 @@ def table(document: dict) -> str:
             lines.append(f"seeding {seeding['population']}: {seeding['requests']:,} creates in "
                          f"{seeding['seconds']:.1f} s ({_number(seeding['requestsPerSecond'])}/s), "
                          f"{seeding['errors']} errors")
+    lines.extend(quiet_lines(document))
     for scenario in document["scenarios"]:
         if scenario["name"] == "hub":
             lines.append(hub_line(scenario))
@@ -75,14 +76,28 @@ def table(document: dict) -> str:
     return "\n".join(lines)
 
 
+def quiet_lines(document: dict) -> list[str]:
+    """How long the server's event records took to stop growing before the scenarios (work left by earlier ones)."""
+    waited = [s for s in document["scenarios"] if s.get("quiet") is not None]
+    if not waited:
+        return []
+    total = sum(s["quietSeconds"] for s in waited)
+    longest = max(waited, key=lambda s: s["quietSeconds"])
+    where = longest["name"] + (f" ({longest['population']})" if longest["population"] else "")
+    lines = [f"waits for the server's event records to stop growing: {total:.1f} s in all, the longest "
+             f"{longest['quietSeconds']:g} s before {where}"]
+    late = [s["name"] + (f" ({s['population']})" if s["population"] else "") for s in waited if not s["quiet"]]
+    if late:
+        lines.append(f"NOT quiet within --quiet-wait before: {', '.join(late)}")
+    return lines
+
+
 def hub_line(hub: dict) -> str:
     if hub.get("skipped"):
         return f"hub skipped: {hub['skipped']}"
     within = "all within" if hub["allDelivered"] else "NOT all within"
-    quiet = {True: f"events quiet after {hub['quietSeconds']:g} s, ",
-             False: f"events NOT quiet within {hub['quietSeconds']:g} s, "}.get(hub.get("quiet"), "")
-    settled = quiet + (f"settled in {hub['settleSeconds']:g} s" if hub.get("settled")
-                       else f"NOT settled within {hub['settleLimitSeconds']:g} s")
+    settled = (f"settled in {hub['settleSeconds']:g} s" if hub.get("settled")
+               else f"NOT settled within {hub['settleLimitSeconds']:g} s")
     return (f"hub: {hub['listeners']} listeners ({settled}), {hub['creates']:,} creates "
             f"({_number(hub['requestsPerSecond'])}/s "
             f"measured), {hub['delivered']:,}/{hub['expected']:,} create events delivered, {within} "
