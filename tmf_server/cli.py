@@ -20,7 +20,6 @@ def serve(settings: Settings) -> int:
     env = dict(os.environ)
     if not settings.mongodb_uri:
         engine = EmbeddedEngine(settings.data_dir, port=settings.engine_port).start()
-        engine.keep_statistics(settings.database)
         env["MONGODB_URI"] = engine.uri
         print(f"Embedded MongoDB-wire engine on {engine.uri} (data in {settings.data_dir}/)", flush=True)
     env.update({"TMF_HOST": settings.host, "TMF_PORT": str(settings.port)})

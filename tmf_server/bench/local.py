@@ -31,7 +31,7 @@ from tmf_server.bench.command import config_from, progress_for, run_bench
 from tmf_server.bench.load import percentile
 from tmf_server.bench.report import table
 from tmf_server.bench.runner import LISTS, PER_POPULATION, Bench, BenchAborted
-from tmf_server.settings import BASE_PATH, Settings
+from tmf_server.settings import BASE_PATH
 from tmf_server.store.embedded import EmbeddedEngine, free_port
 
 RAW_DATABASE = "benchRaw"
@@ -365,8 +365,6 @@ def main(args: argparse.Namespace, parser_error) -> int:
               f"({config.warmup_seconds:g} s warm-up + {config.duration:g} s per operation) ...", file=status,
               flush=True)
         raw = measure_raw(engine.uri, config.connections, config.duration, config.warmup_seconds)
-        # As `tmf-server serve` runs the engine it starts: with the query planner's statistics kept fresh.
-        engine.keep_statistics(Settings().database)
         server = Server(data_dir, engine.uri, args.workers).start()
         print(f"server on {server.base_url} (pid {server.process.pid}, {args.workers} worker(s))", file=status,
               flush=True)

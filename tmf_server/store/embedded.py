@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -45,8 +44,6 @@ class EmbeddedEngine:
         self.data_dir = Path(data_dir)
         self.port = port
         self.process: subprocess.Popen | None = None
-        self._statistics: threading.Thread | None = None
-        self._stopping = threading.Event()
 
     @property
     def uri(self) -> str:
@@ -110,43 +107,10 @@ class EmbeddedEngine:
                 time.sleep(0.05)
         raise RuntimeError("engine did not answer in time")
 
-    def keep_statistics(self, database: str, check_every: float = 15.0, growth: float = 0.2) -> None:
-        """Refreshes SQLite's statistics (the engine's `analyze` command: SQL ANALYZE) whenever the number of stored
-        documents changed by more than `growth` since the last refresh, looking every `check_every` seconds.
-
-        Without statistics SQLite takes every equality on an indexed field for a selective one: a page of
-        `status=acknowledged` sorted by date then reads and sorts every acknowledged report through the status index
-        instead of walking the date index for 20 of them (47 ms against 1.8 ms at 10,000 reports, docs/mongodb.md)."""
-
-        def refresh() -> None:
-            client = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=2000)
-            analysed_at = -1
-            try:
-                while not self._stopping.wait(0 if analysed_at < 0 else check_every):
-                    try:
-                        db = client[database]
-                        stored = sum(db[name].estimated_document_count() for name in db.list_collection_names())
-                        if analysed_at < 0 or abs(stored - analysed_at) > growth * max(analysed_at, 100):
-                            db.command("analyze")
-                            analysed_at = stored
-                    except pymongo.errors.PyMongoError as exc:
-                        log.debug("engine statistics not refreshed: %s", exc)
-                        analysed_at = max(analysed_at, 0)
-            finally:
-                client.close()
-
-        self._stopping = threading.Event()
-        self._statistics = threading.Thread(target=refresh, name="engine-statistics", daemon=True)
-        self._statistics.start()
-
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._statistics is not None:
-            self._statistics.join(timeout)
-            self._statistics = None
         if self.process is None:
             return
         if self.process.poll() is None:
