@@ -171,7 +171,10 @@ class Dispatcher:
                 if chain in seen:
                     continue
                 seen.add(chain)
-                head = self.deliveries.chain_head(*chain, candidate["problemVersion"])
+                # The first event of a problem (its create, version 1, seq 0) heads its chain and has nothing
+                # before it: no query needed (an alarm storm's deliveries are nearly all of this kind).
+                first = (candidate["problemVersion"], candidate["seq"]) == (1, 0)
+                head = candidate if first else self.deliveries.chain_head(*chain, candidate["problemVersion"])
                 if head is None:
                     continue
                 if head["_id"] != candidate["_id"] and (head["leaseUntil"] > now or head["nextAttemptAt"] > now):
@@ -179,7 +182,7 @@ class Dispatcher:
                     if self.deliveries.defer_chain(*chain, max(head["leaseUntil"], head["nextAttemptAt"])):
                         busy = True
                     continue
-                if self.events.earlier_pending(head["problemId"], head["problemVersion"], head["seq"]):
+                if not first and self.events.earlier_pending(head["problemId"], head["problemVersion"], head["seq"]):
                     continue
                 claimed = self.deliveries.claim(head, self.owner, now, _ms(self.settings.lease_seconds))
                 if claimed is not None:
