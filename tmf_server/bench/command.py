@@ -8,6 +8,7 @@ import sys
 
 from tmf_server.bench.report import ProgressBar, table
 from tmf_server.bench.runner import SCENARIOS, Bench, BenchAborted, Config, Progress
+from tmf_server.command_options import header_options
 
 DESCRIPTION = """\
 Measure a TMF656 v4 Service Problem Management server from outside, over HTTP only.
@@ -82,12 +83,7 @@ def config_from(args: argparse.Namespace, parser_error, base_url: str) -> Config
         if unknown or not wanted:
             parser_error(f"unknown scenario(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(SCENARIOS)}")
         scenarios = tuple(name for name in SCENARIOS if name in wanted)
-    headers = {}
-    for header in args.header:
-        name, separator, value = header.partition(":")
-        if not separator or not name.strip():
-            parser_error(f"--header must look like 'Name: value', not {header!r}")
-        headers[name.strip()] = value.strip()
+    headers = header_options(args.header, parser_error)
     for option, value, least in (("--connections", args.connections, 1), ("--small", args.small, 0),
                                  ("--large", args.large, 0), ("--hub-listeners", args.hub_listeners, 1)):
         if value < least:

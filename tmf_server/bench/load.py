@@ -134,19 +134,9 @@ class Load:
                 began = perf_counter()
                 if began >= window_end:
                     return
-                index = next(counter)
-                request = make(index)
-                measurement.sent += 1
-                try:
-                    response = await self.send(request, slot)
-                except TransportError as exc:
-                    measurement.error(request, f"no answer: {exc}", None)
-                    await asyncio.sleep(PAUSE_AFTER_TRANSPORT_ERROR)
+                done = await self._exchange(measurement, make, check, next(counter), slot)
+                if done is None:
                     continue
-                done = perf_counter()
-                why = check(index, response, done)
-                if why is not None:
-                    measurement.error(request, why, response)
                 if window_start <= done <= window_end:
                     measurement.requests += 1
                     measurement.latencies.append(done - began)
@@ -166,19 +156,10 @@ class Load:
         async def connection_loop(slot: int) -> None:
             perf_counter = time.perf_counter
             while (index := next(counter)) < count:
-                request = make(index)
-                measurement.sent += 1
                 began = perf_counter()
-                try:
-                    response = await self.send(request, slot)
-                except TransportError as exc:
-                    measurement.error(request, f"no answer: {exc}", None)
-                    await asyncio.sleep(PAUSE_AFTER_TRANSPORT_ERROR)
+                done = await self._exchange(measurement, make, check, index, slot)
+                if done is None:
                     continue
-                done = perf_counter()
-                why = check(index, response, done)
-                if why is not None:
-                    measurement.error(request, why, response)
                 measurement.requests += 1
                 measurement.latencies.append(done - began)
 
@@ -186,6 +167,24 @@ class Load:
                                 lambda: (min(1.0, measurement.sent / max(count, 1)), measurement.sent))
         measurement.seconds = time.perf_counter() - started
         return measurement
+
+    async def _exchange(self, measurement: Measurement, make: Make, check: Check, index: int,
+                        slot: int) -> float | None:
+        """Sends request `index` on connection `slot` and checks its answer (unexpected ones are recorded);
+        returns when the answer ended, or None when none came."""
+        request = make(index)
+        measurement.sent += 1
+        try:
+            response = await self.send(request, slot)
+        except TransportError as exc:
+            measurement.error(request, f"no answer: {exc}", None)
+            await asyncio.sleep(PAUSE_AFTER_TRANSPORT_ERROR)
+            return None
+        done = time.perf_counter()
+        why = check(index, response, done)
+        if why is not None:
+            measurement.error(request, why, response)
+        return done
 
     async def _with_ticker(self, connection_loop, ticker: Ticker | None, state) -> None:
         loops = asyncio.gather(*(connection_loop(slot) for slot in range(self.connections)))

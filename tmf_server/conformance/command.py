@@ -6,6 +6,7 @@ import shutil
 import sys
 from typing import TextIO
 
+from tmf_server.command_options import header_options
 from tmf_server.conformance import report
 from tmf_server.conformance.checks import CHECKS, Check
 from tmf_server.conformance.runner import run_checks
@@ -68,12 +69,7 @@ def main(args: argparse.Namespace, parser_error) -> int:
     if not args.base_url.startswith(("http://", "https://")):
         parser_error(f"BASE_URL must be an http(s) URL, not {args.base_url!r}")
     selected = select(args.check, parser_error)
-    headers = {}
-    for header in args.header:
-        name, separator, value = header.partition(":")
-        if not separator or not name.strip():
-            parser_error(f"--header must look like 'Name: value', not {header!r}")
-        headers[name.strip()] = value.strip()
+    headers = header_options(args.header, parser_error)
     options = Options(event_timeout=args.event_timeout, quiet_period=args.quiet_period,
                       callback_host=args.callback_host, callback_port=args.callback_port,
                       callback_url=args.callback_url, skip_hub=args.skip_hub)
