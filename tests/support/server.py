@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from tmf_server.settings import BASE_PATH
-from tmf_server.store.embedded import free_port
+from tmf_server.store.embedded import free_port, terminate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,13 +33,8 @@ class ChildProcess:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate(self.process, timeout)
         self.process = None
         if getattr(self, "_log", None):
             self._log.close()

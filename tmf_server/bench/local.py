@@ -32,7 +32,7 @@ from tmf_server.bench.load import percentile
 from tmf_server.bench.report import table
 from tmf_server.bench.runner import LISTS, PER_POPULATION, Bench, BenchAborted
 from tmf_server.settings import BASE_PATH
-from tmf_server.store.embedded import EmbeddedEngine, free_port
+from tmf_server.store.embedded import EmbeddedEngine, die_with_parent, free_port, terminate
 
 RAW_DATABASE = "benchRaw"
 SERVER_START_SECONDS = 60.0
@@ -139,16 +139,6 @@ def measure_raw(uri: str, threads: int, duration: float, warmup: float) -> dict:
 
 # -- the server process -------------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    """In the child before exec: Linux sends it SIGTERM when this process ends, even by SIGKILL."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class Server:
     """`python -m tmf_server serve` on a free loopback port, on the given database, its output in a log file."""
 
@@ -174,7 +164,7 @@ class Server:
                     [sys.executable, "-m", "tmf_server", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                      "--workers", str(self.workers)],
                     env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True, preexec_fn=_die_with_parent)
+                    start_new_session=True, preexec_fn=die_with_parent)
             if self._wait_ready():
                 return self
             self.stop()
@@ -206,13 +196,7 @@ class Server:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(SERVER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, SERVER_STOP_SECONDS)
         self.process = None
 
     def log_tail(self) -> str:

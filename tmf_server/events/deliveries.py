@@ -6,7 +6,7 @@ import uuid
 import pymongo
 
 from tmf_server.events.schedule import utc_iso
-from tmf_server.store.database import DELIVERIES
+from tmf_server.store.database import DELIVERIES, duplicate_key_indexes
 from tmf_server.store.reader import CollectionReader
 
 PENDING, RETRYING, DELIVERED, PARKED, CANCELLED = "pending", "retrying", "delivered", "parked", "cancelled"
@@ -90,7 +90,7 @@ class DeliveryStore:
         try:
             return len(self.collection.insert_many(documents, ordered=False).inserted_ids)
         except pymongo.errors.BulkWriteError as exc:
-            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+            if duplicate_key_indexes(exc) is None:
                 raise
             return exc.details.get("nInserted", 0)
 

@@ -19,7 +19,7 @@ from typing import Callable
 from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS
+from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS, duplicate_key_indexes
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ def with_outbox(document: dict, carried: list[dict], events: list[dict]) -> dict
     return document
 
 
-_DUPLICATE_KEY = 11000
 _OUTBOX_FIELDS = {OUTBOX: 1, "_version": 1, DELETING: 1}
 
 
@@ -76,7 +75,7 @@ class Outbox:
             try:
                 self.events.insert_many(events, ordered=False)
             except BulkWriteError as exc:  # events published by an earlier, interrupted flush are already there
-                if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                if duplicate_key_indexes(exc) is None:
                     raise
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.

@@ -22,22 +22,20 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from tmf_server.intake.merge import CAUSE_PATHS, OPEN_EXCLUDED, customers, is_parent
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.query.filters import exact_string
+from tmf_server.store.database import duplicate_key_indexes
 from tmf_server.store.documents import to_api
 
 INTAKE_EVENTS = "intakeEvent"  # one document per received notification, `_id` = "{source}:{sourceEventId}"
 INTAKE_LOCKS = "intakeLock"  # short leases that serialise the processing of one customer/subject/metric or cause
 
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
-DUPLICATE_KEY = 11000
 
 # Indexes of the received events. The open-report searches use the ServiceProblem repository's lookup keys.
 INDEXES = [[("receivedAt", pymongo.DESCENDING)], [("outcome", pymongo.ASCENDING)], [("source", pymongo.ASCENDING)],
            [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)]]
 
 
-def s(value: str):
-    """A string equality the engine answers exactly (see the module docstring)."""
-    return exact_string(value)
+s = exact_string  # a string equality the engine answers exactly (see the module docstring)
 
 
 def now_ms() -> int:
@@ -47,10 +45,6 @@ def now_ms() -> int:
 OPEN = {"status": {"$nin": list(OPEN_EXCLUDED)}}
 # Candidates read per search: the open reports of one customer and metric, of one alarm or one cause.
 MAX_CANDIDATES = 1000
-
-
-def _customer(customer_id: str) -> dict:
-    return {"relatedParty": {"$elemMatch": {"id": s(customer_id), "role": "customer"}}}
 
 
 def _names_subject(report: dict, kind: str, subject_id: str) -> bool:
@@ -165,10 +159,10 @@ class IntakeRepository:
         try:
             self.locks.insert_many([{"_id": key, "owner": owner, "until": until} for key in keys], ordered=True)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
+            refused = duplicate_key_indexes(exc)
+            if refused is None:
                 raise
-            return min(error["index"] for error in errors)
+            return min(refused)
         return len(keys)
 
     def unlock(self, keys: list[str], owner: str) -> None:

@@ -21,7 +21,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def terminate(process: subprocess.Popen, timeout: float) -> None:
+    """Ends a child process: SIGTERM, then SIGKILL if it is still there after `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def die_with_parent() -> None:
     """In the child before exec: Linux sends it SIGTERM when the server process ends, even by SIGKILL."""
     try:
         import ctypes
@@ -79,7 +90,7 @@ class EmbeddedEngine:
                 "--pid-file", str(self.data_dir / "engine.pid"), "--log-file", str(self.data_dir / "engine.log"),
             ]
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=_die_with_parent)
+                                            start_new_session=True, preexec_fn=die_with_parent)
             self.port = port
             try:
                 self._wait_ready(timeout)
@@ -113,11 +124,5 @@ class EmbeddedEngine:
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
         self.process = None
