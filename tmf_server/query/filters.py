@@ -226,7 +226,7 @@ def all_of(conditions: list[dict]) -> dict:
     merged: dict = {}
     for condition in conditions:
         for key, value in condition.items():
-            if key.startswith("$") or not _mergeable(merged.get(key, {}), value):
+            if key.startswith("$") or (key in merged and not _mergeable(merged[key], value)):
                 return {"$and": conditions} if len(conditions) > 1 else conditions[0]
             merged[key] = {**merged[key], **value} if key in merged else value
     return merged
@@ -234,8 +234,6 @@ def all_of(conditions: list[dict]) -> dict:
 
 def _mergeable(current, value) -> bool:
     """Whether two conditions on one field can be one operator document (no operator named twice)."""
-    if current == {}:
-        return True
     operators = (isinstance(current, dict) and isinstance(value, dict) and
                  all(k.startswith("$") for k in (*current, *value)) and not set(current) & set(value))
     return operators and "$elemMatch" not in current and "$elemMatch" not in value
