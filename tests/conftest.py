@@ -33,8 +33,8 @@ def listener_factory():
     """Real webhook receivers on loopback; all stopped afterwards."""
     started: list[Listener] = []
 
-    def make(responder=None, *, up: bool = True) -> Listener:
-        listener = Listener(responder)
+    def make(responder=None, *, up: bool = True, **options) -> Listener:
+        listener = Listener(responder, **options)
         started.append(listener)
         return listener.up() if up else listener
 

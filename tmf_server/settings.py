@@ -37,7 +37,8 @@ class Settings:
     dispatcher_enabled: bool = True
     delivery_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     delivery_timeout: float = 10.0
-    delivery_concurrency: int = 8
+    delivery_concurrency: int = 16  # attempts in flight, all subscriptions together
+    delivery_per_subscription: int = 4  # attempts in flight to one subscription's listener, once it answered
     dispatch_poll_seconds: float = 0.5
     lease_seconds: float = 60.0
     max_retry_after: float = 36000.0
@@ -75,6 +76,8 @@ class Settings:
             values["engine_port"] = int(env["TMF_ENGINE_PORT"])
         if env.get("TMF_DELIVERY_CONCURRENCY"):
             values["delivery_concurrency"] = int(env["TMF_DELIVERY_CONCURRENCY"])
+        if env.get("TMF_DELIVERY_PER_SUBSCRIPTION"):
+            values["delivery_per_subscription"] = int(env["TMF_DELIVERY_PER_SUBSCRIPTION"])
         if env.get("TMF_DISPATCHER"):
             values["dispatcher_enabled"] = env["TMF_DISPATCHER"].lower() in ("1", "true", "yes", "on")
         if env.get("TMF_DELIVERY_SCHEDULE"):

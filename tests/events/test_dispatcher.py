@@ -402,20 +402,24 @@ def test_the_lease_of_a_dispatcher_that_died_mid_delivery_expires_and_another_ta
 
 def test_a_stopped_dispatcher_finishes_in_flight_attempts_and_releases_its_claims(db, listener_factory,
                                                                                   dispatcher_factory):
-    receiver = listener_factory()
-    receiver.hold.clear()  # a slow receiver: attempts stay in flight until released
-    add_subscription(db, receiver.url)
+    # Two slow receivers: attempts stay in flight until released (one each: a listener that has not
+    # answered yet gets one attempt at a time).
+    receivers = [listener_factory(), listener_factory()]
+    for receiver in receivers:
+        receiver.hold.clear()
+        add_subscription(db, receiver.url)
     events = add_events(db, *(event(f"P{i}", 1) for i in range(6)))
     # A long lease: anything the first dispatcher kept would hold the second one up for a minute.
-    first = dispatcher_factory(name="first", delivery_concurrency=2, lease_seconds=60)
+    first = dispatcher_factory(name="first", delivery_concurrency=2, lease_seconds=60, delivery_timeout=30)
     first.wake()
-    wait_for(lambda: receiver.arrivals == 2, message="two attempts in flight")
+    wait_for(lambda: sum(r.arrivals for r in receivers) == 2, message="two attempts in flight")
 
     outcome = {}
     stopper = threading.Thread(target=lambda: outcome.setdefault("stopped", first.stop(20)))
     stopper.start()
     wait_for(lambda: not first._threads[0].is_alive(), message="the loop to end")
-    receiver.hold.set()  # the attempts in flight complete
+    for receiver in receivers:
+        receiver.hold.set()  # the attempts in flight complete
     stopper.join(20)
     assert outcome["stopped"] is True
     now = int(time.time() * 1000)
@@ -426,7 +430,8 @@ def test_a_stopped_dispatcher_finishes_in_flight_attempts_and_releases_its_claim
     second = dispatcher_factory(name="second")
     second.wake()
     wait_for(lambda: settled(db), 20, message="the rest, promptly")
-    assert sorted(receiver.delivered_ids()) == sorted(e["_id"] for e in events)  # each exactly once
+    for receiver in receivers:
+        assert sorted(receiver.delivered_ids()) == sorted(e["_id"] for e in events)  # each exactly once
     assert {d["attempts"][0]["dispatcher"] for d in db[DELIVERIES].find()} == {first.owner, second.owner}
 
 

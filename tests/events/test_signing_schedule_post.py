@@ -10,7 +10,7 @@ from email.utils import formatdate
 
 import pytest
 
-from tmf_server.events import delivery
+from tmf_server.events.sender import Sender
 from tmf_server.events.schedule import next_delay, parse_retry_after
 from tmf_server.events.signing import sign, signing_key
 
@@ -70,9 +70,18 @@ def test_retry_after_is_read_as_seconds_or_http_date():
 HEADERS = {"webhook-id": "e1", "webhook-timestamp": "1"}
 
 
+def post(url: str, body: str, timeout: float, allow: tuple[str, ...]):
+    """One attempt from a fresh Sender (no connection kept from another test)."""
+    sender = Sender(timeout, allow)
+    try:
+        return sender.post(url, body, HEADERS)
+    finally:
+        sender.close()
+
+
 def test_a_2xx_is_delivered(listener_factory):
     receiver = listener_factory()
-    result = delivery.post(receiver.url, '{"a": 1}', HEADERS, 2.0, ("loopback",))
+    result = post(receiver.url, '{"a": 1}', 2.0, ("loopback",))
     assert result.delivered and result.status == 204 and result.error is None
     [request] = receiver.received()
     assert request.body == b'{"a": 1}' and request.headers["content-type"] == "application/json"
@@ -80,26 +89,26 @@ def test_a_2xx_is_delivered(listener_factory):
 
 def test_a_failed_response_is_a_value_with_its_retry_after(listener_factory):
     receiver = listener_factory(lambda _r, _n: (503, {"Retry-After": "7"}))
-    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ("loopback",))
+    result = post(receiver.url, "{}", 2.0, ("loopback",))
     assert not result.delivered and result.status == 503 and result.retry_after == "7"
     assert result.error.startswith("HTTP 503") and result.response == "ok"
 
 
 def test_redirects_are_not_followed(listener_factory):
     receiver = listener_factory(lambda _r, _n: (302, {"Location": "http://127.0.0.1:1/elsewhere"}))
-    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ("loopback",))
+    result = post(receiver.url, "{}", 2.0, ("loopback",))
     assert not result.delivered and result.status == 302 and len(receiver.received()) == 1
 
 
 def test_a_receiver_that_is_not_listening_is_an_error_value(listener_factory):
     receiver = listener_factory(up=False)
-    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ("loopback",))
+    result = post(receiver.url, "{}", 2.0, ("loopback",))
     assert result.status is None and "refused" in result.error.lower()
 
 
 def test_the_callback_policy_is_checked_at_delivery_time(listener_factory):
     receiver = listener_factory()
-    result = delivery.post(receiver.url, "{}", HEADERS, 2.0, ())  # loopback not allowed
+    result = post(receiver.url, "{}", 2.0, ())  # loopback not allowed
     assert result.status is None and result.error.startswith("callback refused:") and "loopback" in result.error
     assert receiver.arrivals == 0
 
@@ -108,6 +117,46 @@ def test_the_timeout_bounds_the_whole_attempt(listener_factory):
     receiver = listener_factory()
     receiver.hold.clear()  # the receiver accepts the request and never answers
     started = time.monotonic()
-    result = delivery.post(receiver.url, "{}", HEADERS, 0.5, ("loopback",))
+    result = post(receiver.url, "{}", 0.5, ("loopback",))
     assert result.status is None and result.error == "timed out after 0.5 s"
     assert time.monotonic() - started < 5  # bounded by the timeout, not by the receiver
+
+
+def test_connections_are_kept_alive_and_reused(listener_factory):
+    receiver = listener_factory(keep_alive=True)
+    sender = Sender(2.0, ("loopback",))
+    try:
+        results = [sender.post(receiver.url, "{}", {**HEADERS, "webhook-id": f"e{i}"}) for i in range(5)]
+    finally:
+        sender.close()
+    assert all(r.delivered for r in results)
+    assert len({r.client for r in receiver.received()}) == 1  # one connection carried all five
+
+
+def test_a_connection_the_listener_closed_while_idle_is_replaced_and_the_request_sent_once(listener_factory):
+    # The listener closes each connection after one answer without saying so (no `Connection: close`):
+    # the next attempt finds the kept connection dead and sends on a new one, once.
+    receiver = listener_factory(keep_alive=True, close_after=1)
+    sender = Sender(2.0, ("loopback",))
+    try:
+        results = [sender.post(receiver.url, "{}", {**HEADERS, "webhook-id": f"e{i}"}) for i in range(4)]
+    finally:
+        sender.close()
+    assert [r.status for r in results] == [204] * 4
+    assert [r.webhook_id for r in receiver.received()] == ["e0", "e1", "e2", "e3"]
+    assert len({r.client for r in receiver.received()}) == 4
+
+
+def test_a_connection_that_timed_out_is_not_reused(listener_factory):
+    receiver = listener_factory(keep_alive=True)
+    sender = Sender(0.5, ("loopback",))
+    try:
+        receiver.hold.clear()
+        assert sender.post(receiver.url, "{}", HEADERS).error == "timed out after 0.5 s"
+        receiver.hold.set()
+        after = sender.post(receiver.url, "{}", {**HEADERS, "webhook-id": "e2"})
+    finally:
+        sender.close()
+    assert after.delivered
+    held, fresh = receiver.received()
+    assert fresh.webhook_id == "e2" and fresh.client != held.client

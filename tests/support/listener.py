@@ -18,6 +18,7 @@ class Received:
     body: bytes
     at: float  # time.monotonic() when it arrived
     status: int  # what the listener answered
+    client: tuple[str, int] = ("", 0)  # the sender's address: the same one for requests on one connection
 
     @property
     def webhook_id(self) -> str:
@@ -34,8 +35,14 @@ Responder = Callable[[Received, int], tuple[int, dict]]
 
 
 class Listener:
-    def __init__(self, responder: Responder | None = None):
+    """keep_alive: HTTP/1.1 with persistent connections (else HTTP/1.0, one request per connection);
+    close_after: with keep_alive, close each connection after this many requests without saying so, as a
+    listener whose idle timeout ran out does."""
+
+    def __init__(self, responder: Responder | None = None, keep_alive: bool = False, close_after: int | None = None):
         self.port = free_port()
+        self.keep_alive = keep_alive
+        self.close_after = close_after
         self.responder: Responder = responder or (lambda _request, _seen: (204, {}))
         self.requests: list[Received] = []
         self.arrivals = 0  # requests that arrived, including those still held
@@ -53,6 +60,9 @@ class Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if listener.keep_alive else "HTTP/1.0"
+            served = 0
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -62,16 +72,20 @@ class Listener:
                 listener.hold.wait(30)
                 with listener._lock:
                     seen = sum(1 for r in listener.requests if r.headers.get("webhook-id") == headers.get("webhook-id"))
-                    probe = Received(self.path, headers, body, arrived, 0)
+                    probe = Received(self.path, headers, body, arrived, 0, self.client_address[:2])
                     status, extra = listener.responder(probe, seen)
-                    listener.requests.append(Received(self.path, headers, body, probe.at, status))
+                    listener.requests.append(Received(self.path, headers, body, probe.at, status, probe.client))
                 try:
                     self.send_response(status)
                     for name, value in extra.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", "2")
+                    body = b"" if status in (204, 304) else b"ok"  # those may not carry a body (RFC 9110)
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(body)
+                    self.served += 1
+                    if listener.close_after is not None and self.served >= listener.close_after:
+                        self.close_connection = True
                 except OSError:
                     pass  # the sender gave up waiting (a timeout test)
 

@@ -96,9 +96,12 @@ class DeliveryStore:
 
     # -- choosing and claiming ------------------------------------------------------------------------
 
-    def due(self, now_ms: int, limit: int) -> list[dict]:
-        """Unfinished deliveries whose time has come and that nobody holds, the longest waiting first."""
+    def due(self, now_ms: int, limit: int, excluding: list[str] | tuple[str, ...] = ()) -> list[dict]:
+        """Unfinished deliveries whose time has come and that nobody holds, the longest waiting first;
+        none of the subscriptions `excluding` (those that may not take another attempt now)."""
         query = {"state": {"$in": UNFINISHED}, "nextAttemptAt": {"$lte": now_ms}, "leaseUntil": {"$lte": now_ms}}
+        if excluding:
+            query["subscriptionId"] = {"$nin": list(excluding)}
         return list(self.collection.find(query).sort([("nextAttemptAt", 1)]).limit(limit))
 
     def chain_head(self, subscription_id: str, problem_id: str, up_to_version: int | None = None) -> dict | None:
@@ -133,6 +136,21 @@ class DeliveryStore:
             {"$set": changes})
         return {**document, **changes} if result.modified_count == 1 else None
 
+    def claim_many(self, documents: list[dict], owner: str, now_ms: int, lease_ms: int) -> list[dict]:
+        """Takes the leases of those of `documents` still due and unheld, in two round trips; the claimed
+        documents as stored now (they share one new lease token, and each write after is conditioned on
+        the _id and that token)."""
+        if not documents:
+            return []
+        token = new_token()
+        ids = [document["_id"] for document in documents]
+        self.collection.update_many(
+            {"_id": {"$in": ids}, "state": {"$in": UNFINISHED}, "nextAttemptAt": {"$lte": now_ms},
+             "leaseUntil": {"$lte": now_ms}},
+            {"$set": {"leaseToken": token, "leaseOwner": owner, "leaseUntil": now_ms + lease_ms}})
+        claimed = {d["_id"]: d for d in self.collection.find({"_id": {"$in": ids}, "leaseToken": token})}
+        return [claimed[i] for i in ids if i in claimed]
+
     def release(self, claimed: dict) -> bool:
         """Gives a claimed delivery back untouched (its lease ends now)."""
         return self.collection.update_one(
@@ -145,13 +163,39 @@ class DeliveryStore:
         Attempts are appended by rewriting the array: `$push` turns sub-documents into JSON strings on the
         embedded engine (docs/mongodb.md). The lease makes the read-modify-write safe.
         """
-        update = {**changes, "updatedAt": utc_iso(now_ms / 1000), "leaseToken": new_token(), "leaseOwner": None,
-                  "leaseUntil": 0}
-        if attempt is not None:
-            update["attempts"] = [*claimed.get("attempts", []), attempt]
-            update["attemptCount"] = claimed.get("attemptCount", 0) + 1
-        return self.collection.update_one({"_id": claimed["_id"], "leaseToken": claimed["leaseToken"]},
-                                          {"$set": update}).modified_count == 1
+        return claimed["_id"] not in self.complete_many([(claimed, changes, attempt)], now_ms)
+
+    def complete_many(self, outcomes: list[tuple[dict, dict, dict | None]], now_ms: int) -> set[str]:
+        """complete() for many (claimed, changes, attempt) in one bulk write; the ids whose lease was lost."""
+        if not outcomes:
+            return set()
+        writes, tokens = [], {}
+        for claimed, changes, attempt in outcomes:
+            token = tokens[claimed["_id"]] = new_token()
+            update = {**changes, "updatedAt": utc_iso(now_ms / 1000), "leaseToken": token, "leaseOwner": None,
+                      "leaseUntil": 0}
+            if attempt is not None:
+                update["attempts"] = [*claimed.get("attempts", []), attempt]
+                update["attemptCount"] = claimed.get("attemptCount", 0) + 1
+            writes.append(pymongo.UpdateOne({"_id": claimed["_id"], "leaseToken": claimed["leaseToken"]},
+                                            {"$set": update}))
+        result = self.collection.bulk_write(writes, ordered=False)
+        if result.modified_count == len(writes):
+            return set()
+        kept = {d["_id"] for d in self.collection.find({"_id": {"$in": list(tokens)}}, {"leaseToken": 1})
+                if d.get("leaseToken") == tokens[d["_id"]]}
+        return set(tokens) - kept
+
+    def promote_next_of(self, chains: set[tuple[str, str]], now_ms: int) -> None:
+        """promote_next() for the chains whose heads just finished, with one query when none has a deferred
+        follower (the common case: a report's first event)."""
+        if not chains:
+            return
+        deferred = self.collection.find(
+            {"problemId": {"$in": sorted({problem for _s, problem in chains})}, "state": PENDING,
+             "nextAttemptAt": {"$gt": now_ms}}, {"subscriptionId": 1, "problemId": 1})
+        for chain in {(d["subscriptionId"], d["problemId"]) for d in deferred} & chains:
+            self.promote_next(*chain, now_ms)
 
     def cancel_subscription(self, subscription_id: str, reason: str, now_ms: int) -> int:
         """Every unfinished delivery of a subscription is cancelled (deleted or disabled subscription)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pymongo.errors import PyMongoError
 
-from tmf_server.events import delivery, schedule
+from tmf_server.events import schedule
 from tmf_server.events.deliveries import (
     CANCELLED,
     DELIVERED,
@@ -23,6 +23,7 @@ from tmf_server.events.deliveries import (
 )
 from tmf_server.events.fanout import fan_out
 from tmf_server.events.outbox import Outbox
+from tmf_server.events.sender import AttemptResult, Sender
 from tmf_server.events.signing import sign
 from tmf_server.events.sources import EventSource, Subscriptions
 from tmf_server.settings import Settings
@@ -49,6 +50,28 @@ class Claimed:
     notification: dict | None
 
 
+@dataclass
+class Outcome:
+    """What an attempt came to, before it is recorded (attempts are recorded in batches)."""
+
+    delivery: dict
+    changes: dict  # state, reason, and the retry schedule's fields
+    attempt: dict | None  # the attempt as kept in the delivery's history
+    stamp_field: str | None  # deliveredAt, parkedAt or cancelledAt
+    cancel_reason: str | None = None  # set: every unfinished delivery of the subscription is cancelled
+    disable_reason: str | None = None  # set: the subscription is disabled first (410 Gone)
+
+
+@dataclass
+class Subscriber:
+    """What one dispatcher knows of one subscription's listener: attempts in flight and how it answered lately."""
+
+    in_flight: int = 0
+    failures: int = 0  # consecutive attempts that found it down, slow or failing
+    proven: bool = False  # it has answered 2xx since this dispatcher started
+    resting_until: int = 0  # epoch ms: no attempt to it before
+
+
 @dataclass(frozen=True)
 class Round:
     fanned_out: int
@@ -59,8 +82,17 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+# Client errors a listener may heal by itself; any other 4xx will be the same next time: parked at once.
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 409, 425, 429})
+
+
 class Dispatcher:
-    """Background fan-out and delivery over one database: start(), wake(), stop(timeout), join(); run_once() for tests."""
+    """Background fan-out and delivery over one database: start(), wake(), stop(timeout), join(); run_once() for tests.
+
+    Fairness: each subscription may have at most `delivery_per_subscription` attempts in flight, and only one
+    while its listener is unproven or failing; after a failure it rests (its deliveries are not claimed) until
+    its retry is due, so a dead or slow listener never holds the slots the others need.
+    """
 
     def __init__(self, db, settings: Settings, *, name: str | None = None):
         self.settings = settings
@@ -69,13 +101,18 @@ class Dispatcher:
         self.outbox = Outbox(db)
         self.subscriptions = Subscriptions(db)
         self.deliveries = DeliveryStore(db)
+        self.sender = Sender(settings.delivery_timeout, settings.callback_allow)
         self.concurrency = max(1, settings.delivery_concurrency)
+        self.per_subscription = max(1, min(settings.delivery_per_subscription, self.concurrency))
         self.scan_limit = max(32, self.concurrency * 8)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._in_hand = 0  # claimed and queued or being delivered
+        self._subscribers: dict[str, Subscriber] = {}  # under _lock
+        self._outcomes: list[Outcome] = []  # attempted, not yet recorded (under _lock)
+        self._recorder = threading.Lock()  # held by the one thread recording a batch of outcomes
         self._threads: list[threading.Thread] = []
         if settings.lease_seconds <= settings.delivery_timeout:
             log.warning("lease_seconds (%s) should exceed delivery_timeout (%s), or a slow attempt can be "
@@ -99,7 +136,8 @@ class Dispatcher:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stops claiming, gives back claims not yet started, lets attempts in flight finish; True if all ended."""
+        """Stops claiming, gives back claims not yet started, lets attempts in flight finish and records them;
+        True if all ended."""
         deadline = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
@@ -114,7 +152,10 @@ class Dispatcher:
                 self._release(item)
         for _ in self._threads[1:]:
             self._queue.put(_STOP)
-        return self.join(max(0.0, deadline - time.monotonic()))
+        ended = self.join(max(0.0, deadline - time.monotonic()))
+        if ended:
+            self.sender.close()
+        return ended
 
     def join(self, timeout: float | None = None) -> bool:
         """Waits for the threads to end (after stop()); True if they all did."""
@@ -154,135 +195,223 @@ class Dispatcher:
     def claim_due(self, slots: int) -> tuple[list[Claimed], bool]:
         """Claims up to `slots` deliveries that may go now; (claimed, whether more work is likely waiting).
 
-        A delivery may go when it is the earliest unfinished one of its (subscription, problem) chain and
-        no earlier event of its problem still awaits fan-out. Followers found blocked are deferred to when
-        their head can next change, so they do not crowd the scan.
+        A delivery may go when it is the earliest unfinished one of its (subscription, problem) chain, no
+        earlier event of its problem still awaits fan-out, and its subscription may take another attempt.
+        Followers found blocked are deferred to when their head can next change, so they do not crowd the scan.
         """
         now = _ms(time.time())
+        with self._lock:
+            allowance = {sid: self._allowance(sid, now) for sid in self._subscribers}
         chosen: list[dict] = []
         seen: set[tuple[str, str]] = set()
         busy = False
-        try:
-            for candidate in self.deliveries.due(now, self.scan_limit):
-                if len(chosen) >= slots:
+        candidates = self.deliveries.due(now, self.scan_limit, [sid for sid, n in allowance.items() if n <= 0])
+        for candidate in candidates:
+            if len(chosen) >= slots:
+                busy = True
+                break
+            subscription_id = candidate["subscriptionId"]
+            chain = (subscription_id, candidate["problemId"])
+            if chain in seen or allowance.get(subscription_id, 1) <= 0:
+                continue
+            seen.add(chain)
+            # The first event of a problem (its create, version 1, seq 0) heads its chain and has nothing
+            # before it: no query needed (an alarm storm's deliveries are nearly all of this kind).
+            first = (candidate["problemVersion"], candidate["seq"]) == (1, 0)
+            head = candidate if first else self.deliveries.chain_head(*chain, candidate["problemVersion"])
+            if head is None:
+                continue
+            if head["_id"] != candidate["_id"] and (head["leaseUntil"] > now or head["nextAttemptAt"] > now):
+                # Blocked by a head in flight or waiting for its retry: the followers wait as long.
+                if self.deliveries.defer_chain(*chain, max(head["leaseUntil"], head["nextAttemptAt"])):
                     busy = True
-                    break
-                chain = (candidate["subscriptionId"], candidate["problemId"])
-                if chain in seen:
-                    continue
-                seen.add(chain)
-                # The first event of a problem (its create, version 1, seq 0) heads its chain and has nothing
-                # before it: no query needed (an alarm storm's deliveries are nearly all of this kind).
-                first = (candidate["problemVersion"], candidate["seq"]) == (1, 0)
-                head = candidate if first else self.deliveries.chain_head(*chain, candidate["problemVersion"])
-                if head is None:
-                    continue
-                if head["_id"] != candidate["_id"] and (head["leaseUntil"] > now or head["nextAttemptAt"] > now):
-                    # Blocked by a head in flight or waiting for its retry: the followers wait as long.
-                    if self.deliveries.defer_chain(*chain, max(head["leaseUntil"], head["nextAttemptAt"])):
-                        busy = True
-                    continue
-                if not first and self.events.earlier_pending(head["problemId"], head["problemVersion"], head["seq"]):
-                    continue
-                claimed = self.deliveries.claim(head, self.owner, now, _ms(self.settings.lease_seconds))
-                if claimed is not None:
-                    chosen.append(claimed)
-            if not chosen:
-                return [], busy
-            subscriptions = self.subscriptions.get_many([d["subscriptionId"] for d in chosen])
-            notifications = self.events.notifications([d["eventId"] for d in chosen])
+                continue
+            if not first and self.events.earlier_pending(head["problemId"], head["problemVersion"], head["seq"]):
+                continue
+            chosen.append(head)
+            allowance[subscription_id] = allowance.get(subscription_id, 1) - 1
+        if not chosen:
+            return [], busy
+        claimed = self.deliveries.claim_many(chosen, self.owner, now, _ms(self.settings.lease_seconds))
+        with self._lock:
+            for d in claimed:
+                self._subscribers.setdefault(d["subscriptionId"], Subscriber()).in_flight += 1
+        try:
+            subscriptions = self.subscriptions.get_many([d["subscriptionId"] for d in claimed])
+            notifications = self.events.notifications([d["eventId"] for d in claimed])
         except PyMongoError:
-            for claimed in chosen:  # give back what will not be attempted; else the leases expire by themselves
-                try:
-                    self.deliveries.release(claimed)
-                except PyMongoError:
-                    break
+            for d in claimed:  # give back what will not be attempted; else the leases expire by themselves
+                self._give_back(d)
             raise
         return [Claimed(d, subscriptions.get(d["subscriptionId"]), notifications.get(d["eventId"]))
-                for d in chosen], busy
+                for d in claimed], busy
+
+    def _allowance(self, subscription_id: str, now_ms: int) -> int:
+        """How many more attempts a subscription may have in flight now (under _lock)."""
+        subscriber = self._subscribers.get(subscription_id)
+        if subscriber is None:
+            return 1
+        if subscriber.resting_until > now_ms:
+            return 0
+        limit = self.per_subscription if subscriber.proven and not subscriber.failures else 1
+        return limit - subscriber.in_flight
 
     # -- one attempt -----------------------------------------------------------------------------------
 
     def deliver(self, item: Claimed) -> str:
         """Attempts one claimed delivery and records the outcome; returns the delivery's new state."""
+        outcome = self.attempt(item)
+        self._record([outcome])
+        return outcome.changes["state"]
+
+    def attempt(self, item: Claimed) -> Outcome:
+        """Sends one claimed delivery (nothing is written): what it came to."""
+        try:
+            outcome = self._attempt(item)
+        except BaseException:
+            self._attempted(item.delivery["subscriptionId"], None)
+            raise
+        self._attempted(item.delivery["subscriptionId"], outcome)
+        return outcome
+
+    def _attempt(self, item: Claimed) -> Outcome:
         d, subscription = item.delivery, item.subscription
         if subscription is None or not subscription.get("_active", False):
             reason = ("the subscription was deleted" if subscription is None else
                       f"the subscription is disabled: {subscription.get('_disabledReason') or 'no reason given'}")
-            self._persist(d, lambda: self.deliveries.cancel_subscription(d["subscriptionId"], reason,
-                                                                         _ms(time.time())))
-            return self._finish(d, {"state": CANCELLED, "reason": reason}, None, "cancelledAt")
+            return Outcome(d, {"state": CANCELLED, "reason": reason}, None, "cancelledAt", cancel_reason=reason)
         if item.notification is None:
-            return self._finish(d, {"state": PARKED, "reason": "the stored event is missing"}, None, "parkedAt")
-        body = json.dumps(item.notification)
+            return Outcome(d, {"state": PARKED, "reason": "the stored event is missing"}, None, "parkedAt")
         started = time.time()
-        timestamp = int(started)
+        result = self._send(d, subscription, json.dumps(item.notification))
+        attempt = {"at": schedule.utc_iso(started), "durationMs": result.duration_ms, "statusCode": result.status,
+                   "error": result.error, "retryAfter": result.retry_after, "response": result.response,
+                   "callback": subscription["callback"], "dispatcher": self.owner}
+        return self._judge(d, result, attempt)
+
+    def _send(self, d: dict, subscription: dict, body: str) -> AttemptResult:
+        timestamp = int(time.time())
         headers = {"webhook-id": d["eventId"], "webhook-timestamp": str(timestamp)}
         try:
             if subscription.get("_secret"):
                 headers["webhook-signature"] = sign(subscription["_secret"], d["eventId"], timestamp, body)
         except ValueError as exc:
-            result = delivery.AttemptResult(None, f"cannot sign: {exc}", 0)
-        else:
-            result = delivery.post(subscription["callback"], body, headers, self.settings.delivery_timeout,
-                                   self.settings.callback_allow)
-        attempt = {"at": schedule.utc_iso(started), "durationMs": result.duration_ms, "statusCode": result.status,
-                   "error": result.error, "retryAfter": result.retry_after, "response": result.response,
-                   "callback": subscription["callback"], "dispatcher": self.owner}
+            return AttemptResult(None, f"cannot sign: {exc}", 0)
+        return self.sender.post(subscription["callback"], body, headers)
+
+    def _judge(self, d: dict, result: AttemptResult, attempt: dict) -> Outcome:
         if result.delivered:
-            return self._finish(d, {"state": DELIVERED, "reason": None}, attempt, "deliveredAt")
+            return Outcome(d, {"state": DELIVERED, "reason": None}, attempt, "deliveredAt")
         if result.status == 410:
             reason = f"the callback answered 410 Gone at {attempt['at']}"
-            self._persist(d, lambda: self.subscriptions.disable(d["subscriptionId"], reason, attempt["at"]))
-            self._persist(d, lambda: self.deliveries.cancel_subscription(d["subscriptionId"], reason,
-                                                                         _ms(time.time())))
-            log.warning("subscription %s disabled: %s", d["subscriptionId"], reason)
-            return self._finish(d, {"state": CANCELLED, "reason": reason}, attempt, "cancelledAt")
+            return Outcome(d, {"state": CANCELLED, "reason": reason}, attempt, "cancelledAt",
+                           cancel_reason=reason, disable_reason=reason)
         failures = d.get("failures", 0) + 1
+        if result.status is not None and 400 <= result.status < 500 and result.status not in RETRYABLE_CLIENT_ERRORS:
+            return Outcome(d, {"state": PARKED, "failures": failures,
+                               "reason": f"the callback refused the notification ({result.error}); a client error "
+                                         "is not retried: redrive it once the listener is fixed"},
+                           attempt, "parkedAt")
         delay = schedule.next_delay(failures, self.settings.delivery_schedule,
                                     schedule.parse_retry_after(result.retry_after, time.time()),
                                     self.settings.max_retry_after)
         if delay is None:
-            log.warning("delivery %s parked after %d failed attempts: %s", d["_id"], failures, result.error)
-            return self._finish(d, {"state": PARKED, "failures": failures,
-                                    "reason": f"gave up after {failures} failed attempts; last: {result.error}"},
-                                attempt, "parkedAt")
-        next_at = _ms(time.time() + delay)
-        log.info("delivery %s failed (%s); attempt %d in %.1f s", d["_id"], result.error, failures + 1, delay)
-        state = self._finish(d, {"state": RETRYING, "failures": failures, "nextAttemptAt": next_at,
-                                 "reason": result.error}, attempt, None)
-        self._persist(d, lambda: self.deliveries.defer_chain(d["subscriptionId"], d["problemId"], next_at))
-        return state
+            return Outcome(d, {"state": PARKED, "failures": failures,
+                               "reason": f"gave up after {failures} failed attempts; last: {result.error}"},
+                           attempt, "parkedAt")
+        return Outcome(d, {"state": RETRYING, "failures": failures, "nextAttemptAt": _ms(time.time() + delay),
+                           "reason": result.error}, attempt, None)
 
-    def _finish(self, d: dict, changes: dict, attempt: dict | None, stamp_field: str | None) -> str:
-        now = _ms(time.time())
-        if stamp_field:
-            changes = {**changes, stamp_field: schedule.utc_iso(now / 1000)}
-        if not self._persist(d, lambda: self.deliveries.complete(d, changes, attempt, now)):
-            log.warning("delivery %s: lease lost before its outcome (%s) was recorded; another dispatcher "
-                        "took it over and will try again", d["_id"], changes["state"])
-        elif changes["state"] != RETRYING:
-            self._persist(d, lambda: self.deliveries.promote_next(d["subscriptionId"], d["problemId"], now))
-        return changes["state"]
+    def _attempted(self, subscription_id: str, outcome: Outcome | None) -> None:
+        """Ends an attempt in flight and notes what it said of the subscription's listener."""
+        with self._lock:
+            subscriber = self._subscribers.setdefault(subscription_id, Subscriber())
+            subscriber.in_flight -= 1
+            if outcome is None or outcome.attempt is None:  # nothing was sent
+                return
+            status = outcome.attempt["statusCode"]
+            if outcome.changes["state"] == DELIVERED:
+                subscriber.failures, subscriber.proven, subscriber.resting_until = 0, True, 0
+            elif status is None or status >= 500 or status in RETRYABLE_CLIENT_ERRORS:  # down, slow or failing
+                subscriber.failures += 1
+                if outcome.changes["state"] == RETRYING:  # it rests until this delivery, its probe, is due again
+                    subscriber.resting_until = max(subscriber.resting_until, outcome.changes["nextAttemptAt"])
 
-    def _persist(self, d: dict, write):
-        """Runs a write, retrying while the database is unreachable until the lease ends; its result or None."""
+    # -- recording outcomes ----------------------------------------------------------------------------
+
+    def _submit(self, outcome: Outcome) -> None:
+        """Queues an outcome for recording; the first thread free to record takes every queued one in one batch
+        (a group commit: one bulk write for many attempts)."""
+        with self._lock:
+            self._outcomes.append(outcome)
+        while self._recorder.acquire(blocking=False):
+            try:
+                while True:
+                    with self._lock:
+                        batch, self._outcomes = self._outcomes, []
+                    if not batch:
+                        break
+                    self._record(batch)
+            finally:
+                self._recorder.release()
+            with self._lock:
+                if not self._outcomes:
+                    return
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        """Writes a batch of outcomes, retrying while the database is unreachable until their leases end."""
         pause = 0.2
         while True:
             try:
-                return write()
+                self._write(outcomes)
+                return
             except PyMongoError as exc:
-                if time.time() * 1000 + pause * 1000 >= d["leaseUntil"]:
-                    log.error("delivery %s: could not record (%s); the lease will expire", d["_id"], exc)
-                    return None
+                if time.time() * 1000 + pause * 1000 >= min(o.delivery["leaseUntil"] for o in outcomes):
+                    log.error("%d delivery outcome(s) not recorded (%s); their leases will expire and the "
+                              "deliveries be tried again", len(outcomes), exc)
+                    return
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
 
-    def _release(self, item: Claimed) -> None:
+    def _write(self, outcomes: list[Outcome]) -> None:
+        now = _ms(time.time())
+        stamp = schedule.utc_iso(now / 1000)
+        for o in outcomes:
+            subscription_id = o.delivery["subscriptionId"]
+            if o.disable_reason:
+                self.subscriptions.disable(subscription_id, o.disable_reason, o.attempt["at"])
+                log.warning("subscription %s disabled: %s", subscription_id, o.disable_reason)
+            if o.cancel_reason:
+                self.deliveries.cancel_subscription(subscription_id, o.cancel_reason, now)
+            if o.changes["state"] == PARKED:
+                log.warning("delivery %s parked: %s", o.delivery["_id"], o.changes["reason"])
+            elif o.changes["state"] == RETRYING:
+                log.info("delivery %s failed (%s); attempt %d at %s", o.delivery["_id"], o.changes["reason"],
+                         o.changes["failures"] + 1, schedule.utc_iso(o.changes["nextAttemptAt"] / 1000))
+        lost = self.deliveries.complete_many(
+            [(o.delivery, {**o.changes, o.stamp_field: stamp} if o.stamp_field else o.changes, o.attempt)
+             for o in outcomes], now)
+        for delivery_id in lost:
+            log.warning("delivery %s: lease lost before its outcome was recorded; another dispatcher took it "
+                        "over and will try again", delivery_id)
+        kept = [o for o in outcomes if o.delivery["_id"] not in lost]
+        for o in kept:
+            if o.changes["state"] == RETRYING:
+                self.deliveries.defer_chain(o.delivery["subscriptionId"], o.delivery["problemId"],
+                                            o.changes["nextAttemptAt"])
+        self.deliveries.promote_next_of({(o.delivery["subscriptionId"], o.delivery["problemId"])
+                                         for o in kept if o.changes["state"] != RETRYING}, now)
+
+    def _give_back(self, claimed: dict) -> None:
+        """Releases a claim that will not be attempted."""
         try:
-            self.deliveries.release(item.delivery)
+            self.deliveries.release(claimed)
         except PyMongoError as exc:
-            log.warning("delivery %s not released (%s); its lease will expire", item.delivery["_id"], exc)
+            log.warning("delivery %s not released (%s); its lease will expire", claimed["_id"], exc)
+        self._attempted(claimed["subscriptionId"], None)
+
+    def _release(self, item: Claimed) -> None:
+        self._give_back(item.delivery)
         with self._lock:
             self._in_hand -= 1
 
@@ -303,8 +432,16 @@ class Dispatcher:
                 self._stopping.wait(backoff)
                 continue
             if not busy:
-                self._wake.wait(self.settings.dispatch_poll_seconds)
+                self._wake.wait(self._idle_wait())
                 self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        """The poll interval, or less when a resting subscriber's retry comes due sooner."""
+        now = _ms(time.time())
+        with self._lock:
+            resting = [s.resting_until for s in self._subscribers.values() if s.resting_until > now]
+        soonest = (min(resting) - now) / 1000 if resting else self.settings.dispatch_poll_seconds
+        return max(0.01, min(self.settings.dispatch_poll_seconds, soonest))
 
     def _round(self) -> bool:
         published = self.publish()
@@ -330,7 +467,7 @@ class Dispatcher:
                 self._release(item)
                 continue
             try:
-                self.deliver(item)
+                self._submit(self.attempt(item))
             except Exception:
                 log.exception("delivery %s failed unexpectedly; its lease will expire", item.delivery["_id"])
             with self._lock:
