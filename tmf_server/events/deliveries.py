@@ -69,6 +69,9 @@ def representation(document: dict) -> dict:
     return shown
 
 
+# What choosing a delivery reads of it (the claim reads the whole document back).
+CANDIDATE_FIELDS = {"subscriptionId": 1, "problemId": 1, "problemVersion": 1, "seq": 1, "nextAttemptAt": 1,
+                    "leaseUntil": 1}
 NEWEST_FIRST = (("createdAt", -1), ("_id", 1))  # the admin list's order
 
 
@@ -99,14 +102,18 @@ class DeliveryStore:
     def due(self, now_ms: int, limit: int, excluding: list[str] | tuple[str, ...] = ()) -> list[dict]:
         """Unfinished deliveries whose time has come and that nobody holds, the longest waiting first;
         none of the subscriptions `excluding` (those that may not take another attempt now)."""
-        query = {"state": {"$in": UNFINISHED}, "nextAttemptAt": {"$lte": now_ms}, "leaseUntil": {"$lte": now_ms}}
-        if excluding:
-            query["subscriptionId"] = {"$nin": list(excluding)}
-        return list(self.collection.find(query).sort([("nextAttemptAt", 1)]).limit(limit))
+        found = []
+        for state in UNFINISHED:  # one query per state: `$eq` is served by the index, `$in` is not (docs/mongodb.md)
+            query = {"state": {"$eq": state}, "nextAttemptAt": {"$lte": now_ms}, "leaseUntil": {"$lte": now_ms}}
+            if excluding:
+                query["subscriptionId"] = {"$nin": list(excluding)}
+            found += self.collection.find(query, CANDIDATE_FIELDS).sort([("nextAttemptAt", 1)]).limit(limit)
+        return sorted(found, key=lambda d: d["nextAttemptAt"])[:limit]
 
     def chain_head(self, subscription_id: str, problem_id: str, up_to_version: int | None = None) -> dict | None:
         """The earliest unfinished delivery of one (subscription, problem) chain, up to a problem version if given."""
-        query = {"subscriptionId": subscription_id, "problemId": problem_id, "state": {"$in": UNFINISHED}}
+        query = {"subscriptionId": {"$eq": subscription_id}, "problemId": {"$eq": problem_id},
+                 "state": {"$in": UNFINISHED}}
         if up_to_version is not None:
             query["problemVersion"] = {"$lte": up_to_version}
         found = list(self.collection.find(query).sort([("problemVersion", 1), ("seq", 1)]).limit(1))
@@ -115,7 +122,7 @@ class DeliveryStore:
     def defer_chain(self, subscription_id: str, problem_id: str, until_ms: int) -> int:
         """Pending deliveries of a chain wait for its head (they would only be found blocked until then)."""
         return self.collection.update_many(
-            {"subscriptionId": subscription_id, "problemId": problem_id, "state": PENDING,
+            {"subscriptionId": {"$eq": subscription_id}, "problemId": {"$eq": problem_id}, "state": {"$eq": PENDING},
              "nextAttemptAt": {"$lt": until_ms}},
             {"$set": {"nextAttemptAt": until_ms}}).modified_count
 
@@ -192,7 +199,7 @@ class DeliveryStore:
         if not chains:
             return
         deferred = self.collection.find(
-            {"problemId": {"$in": sorted({problem for _s, problem in chains})}, "state": PENDING,
+            {"problemId": {"$in": sorted({problem for _s, problem in chains})}, "state": {"$eq": PENDING},
              "nextAttemptAt": {"$gt": now_ms}}, {"subscriptionId": 1, "problemId": 1})
         for chain in {(d["subscriptionId"], d["problemId"]) for d in deferred} & chains:
             self.promote_next(*chain, now_ms)
@@ -201,7 +208,7 @@ class DeliveryStore:
         """Every unfinished delivery of a subscription is cancelled (deleted or disabled subscription)."""
         stamp = utc_iso(now_ms / 1000)
         return self.collection.update_many(
-            {"subscriptionId": subscription_id, "state": {"$in": UNFINISHED}},
+            {"subscriptionId": {"$eq": subscription_id}, "state": {"$in": UNFINISHED}},
             {"$set": {"state": CANCELLED, "reason": reason, "cancelledAt": stamp, "updatedAt": stamp}}).modified_count
 
     # -- admin ----------------------------------------------------------------------------------------
@@ -222,7 +229,7 @@ class DeliveryStore:
 
     def redrive_parked(self, subscription_id: str, now_ms: int) -> int:
         """Every parked delivery of one subscription starts a fresh schedule; how many did."""
-        return self.collection.update_many({"subscriptionId": subscription_id, "state": PARKED},
+        return self.collection.update_many({"subscriptionId": {"$eq": subscription_id}, "state": {"$eq": PARKED}},
                                            self._redrive_update(now_ms)).modified_count
 
     @staticmethod

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import socket
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 
 from pymongo.errors import PyMongoError
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 FANOUT_BATCH = 100
 MAX_BACKOFF = 30.0  # seconds between rounds while the database is unreachable
-_STOP = object()
+HAND_FACTOR = 4  # a healthy subscription may hold this many times its attempts in flight, claimed and waiting
 
 
 def ensure_indexes(db) -> None:
@@ -66,7 +66,8 @@ class Outcome:
 class Subscriber:
     """What one dispatcher knows of one subscription's listener: attempts in flight and how it answered lately."""
 
-    in_flight: int = 0
+    in_hand: int = 0  # claimed by this dispatcher: waiting for a thread or being attempted
+    attempting: int = 0
     failures: int = 0  # consecutive attempts that found it down, slow or failing
     proven: bool = False  # it has answered 2xx since this dispatcher started
     resting_until: int = 0  # epoch ms: no attempt to it before
@@ -106,11 +107,15 @@ class Dispatcher:
         self.per_subscription = max(1, min(settings.delivery_per_subscription, self.concurrency))
         self.scan_limit = max(32, self.concurrency * 8)
         self._wake = threading.Event()
+        self._events_written = threading.Event()  # set by wake(): events may await publishing and fan-out
+        self._fanned_at = 0.0  # time.monotonic() of the last look for events
         self._stopping = threading.Event()
-        self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
-        self._in_hand = 0  # claimed and queued or being delivered
+        self._ready = threading.Condition(self._lock)  # notified when a claim waits or a thread may take one
+        self._in_hand = 0  # claimed, all subscriptions together (under _lock)
         self._subscribers: dict[str, Subscriber] = {}  # under _lock
+        self._waiting: dict[str, deque[Claimed]] = {}  # per subscription, claims waiting for a thread (under _lock)
+        self._turns: deque[str] = deque()  # subscriptions with waiting claims, next turn first (under _lock)
         self._outcomes: list[Outcome] = []  # attempted, not yet recorded (under _lock)
         self._recorder = threading.Lock()  # held by the one thread recording a batch of outcomes
         self._threads: list[threading.Thread] = []
@@ -133,6 +138,7 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look for work now (call after writing events); otherwise the loop polls every dispatch_poll_seconds."""
+        self._events_written.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -143,15 +149,13 @@ class Dispatcher:
         self._wake.set()
         if self._threads:
             self._threads[0].join(max(0.0, deadline - time.monotonic()))
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                self._release(item)
-        for _ in self._threads[1:]:
-            self._queue.put(_STOP)
+        with self._ready:
+            waiting = [item for claims in self._waiting.values() for item in claims]
+            self._waiting.clear()
+            self._turns.clear()
+            self._ready.notify_all()  # idle threads end
+        for item in waiting:
+            self._release(item)
         ended = self.join(max(0.0, deadline - time.monotonic()))
         if ended:
             self.sender.close()
@@ -205,7 +209,9 @@ class Dispatcher:
         chosen: list[dict] = []
         seen: set[tuple[str, str]] = set()
         busy = False
-        candidates = self.deliveries.due(now, self.scan_limit, [sid for sid, n in allowance.items() if n <= 0])
+        # A scan a few times the free slots: reading a delivery costs as much as claiming it.
+        candidates = self.deliveries.due(now, min(self.scan_limit, max(16, slots * 4)),
+                                         [sid for sid, n in allowance.items() if n <= 0])
         for candidate in candidates:
             if len(chosen) >= slots:
                 busy = True
@@ -235,7 +241,7 @@ class Dispatcher:
         claimed = self.deliveries.claim_many(chosen, self.owner, now, _ms(self.settings.lease_seconds))
         with self._lock:
             for d in claimed:
-                self._subscribers.setdefault(d["subscriptionId"], Subscriber()).in_flight += 1
+                self._subscribers.setdefault(d["subscriptionId"], Subscriber()).in_hand += 1
         try:
             subscriptions = self.subscriptions.get_many([d["subscriptionId"] for d in claimed])
             notifications = self.events.notifications([d["eventId"] for d in claimed])
@@ -246,15 +252,19 @@ class Dispatcher:
         return [Claimed(d, subscriptions.get(d["subscriptionId"]), notifications.get(d["eventId"]))
                 for d in claimed], busy
 
+    def _attempt_limit(self, subscriber: Subscriber) -> int:
+        """Attempts a subscription may have in flight: one until its listener answered 2xx, and while failing."""
+        return self.per_subscription if subscriber.proven and not subscriber.failures else 1
+
     def _allowance(self, subscription_id: str, now_ms: int) -> int:
-        """How many more attempts a subscription may have in flight now (under _lock)."""
+        """How many more deliveries of a subscription this dispatcher may claim now (under _lock)."""
         subscriber = self._subscribers.get(subscription_id)
         if subscriber is None:
             return 1
         if subscriber.resting_until > now_ms:
             return 0
-        limit = self.per_subscription if subscriber.proven and not subscriber.failures else 1
-        return limit - subscriber.in_flight
+        limit = self._attempt_limit(subscriber)
+        return (limit * HAND_FACTOR if limit > 1 else 1) - subscriber.in_hand
 
     # -- one attempt -----------------------------------------------------------------------------------
 
@@ -326,7 +336,8 @@ class Dispatcher:
         """Ends an attempt in flight and notes what it said of the subscription's listener."""
         with self._lock:
             subscriber = self._subscribers.setdefault(subscription_id, Subscriber())
-            subscriber.in_flight -= 1
+            subscriber.in_hand -= 1
+            self._ready.notify_all()  # its turn may have come back
             if outcome is None or outcome.attempt is None:  # nothing was sent
                 return
             status = outcome.attempt["statusCode"]
@@ -415,6 +426,43 @@ class Dispatcher:
         with self._lock:
             self._in_hand -= 1
 
+    # -- the threads' turns: claims wait per subscription, and the subscriptions take turns ----------------
+
+    def _enqueue(self, item: Claimed) -> None:
+        with self._ready:
+            subscription_id = item.delivery["subscriptionId"]
+            if subscription_id not in self._waiting:
+                self._waiting[subscription_id] = deque()
+                self._turns.append(subscription_id)
+            self._waiting[subscription_id].append(item)
+            self._ready.notify()
+
+    def _next(self) -> Claimed | None:
+        """The next claim to attempt, from the first subscription in turn that may start another attempt;
+        waits for one; None when stopping."""
+        with self._ready:
+            while not self._stopping.is_set():
+                for subscription_id in self._turns:
+                    subscriber = self._subscribers.setdefault(subscription_id, Subscriber())
+                    if subscriber.attempting < self._attempt_limit(subscriber):
+                        claims = self._waiting[subscription_id]
+                        item = claims.popleft()
+                        self._turns.remove(subscription_id)
+                        if claims:
+                            self._turns.append(subscription_id)  # its next claim waits for the others' turns
+                        else:
+                            del self._waiting[subscription_id]
+                        subscriber.attempting += 1
+                        return item
+                self._ready.wait()
+            return None
+
+    def _done(self, item: Claimed) -> None:
+        with self._ready:
+            self._subscribers[item.delivery["subscriptionId"]].attempting -= 1
+            self._in_hand -= 1
+            self._ready.notify_all()
+
     # -- threads ---------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -444,32 +492,40 @@ class Dispatcher:
         return max(0.01, min(self.settings.dispatch_poll_seconds, soonest))
 
     def _round(self) -> bool:
-        published = self.publish()
-        fanned = self._fan_out_batch()
+        published = fanned = 0
+        # Events are looked for when a writer said so, and at every poll (writers in other processes, leases
+        # of dispatchers that died); rounds that only claim and record skip the look.
+        if self._events_written.is_set() or time.monotonic() - self._fanned_at >= self.settings.dispatch_poll_seconds:
+            self._events_written.clear()
+            self._fanned_at = time.monotonic()
+            published = self.publish()
+            fanned = self._fan_out_batch()
         with self._lock:
-            slots = self.concurrency - self._in_hand
+            # Claimed ahead: up to as many waiting in the queue as being attempted, so no thread idles while
+            # the loop claims the next batch.
+            slots = HAND_FACTOR * self.concurrency - self._in_hand
         claimed, busy = self.claim_due(slots) if slots > 0 else ([], False)
         for item in claimed:
             with self._lock:
                 self._in_hand += 1
-            if self._stopping.is_set():  # stop() may already have drained the queue
+            if self._stopping.is_set():  # stop() may already have taken the waiting claims
                 self._release(item)
             else:
-                self._queue.put(item)
-        return published >= FANOUT_BATCH or fanned >= FANOUT_BATCH or busy or (0 < slots == len(claimed))
+                self._enqueue(item)
+        if published >= FANOUT_BATCH or fanned >= FANOUT_BATCH:
+            self._events_written.set()  # a full batch: more are likely waiting
+            return True
+        return busy or (0 < slots == len(claimed))
 
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            if self._stopping.is_set():
-                self._release(item)
-                continue
+        while (item := self._next()) is not None:
             try:
-                self._submit(self.attempt(item))
+                if item.delivery["leaseUntil"] - _ms(time.time()) < _ms(self.settings.delivery_timeout + 1):
+                    # Waited so long that the lease could end mid-attempt and another dispatcher send it too.
+                    self._give_back(item.delivery)
+                else:
+                    self._submit(self.attempt(item))
             except Exception:
                 log.exception("delivery %s failed unexpectedly; its lease will expire", item.delivery["_id"])
-            with self._lock:
-                self._in_hand -= 1
+            self._done(item)
             self._wake.set()

@@ -35,7 +35,7 @@ class EventSource:
         # Never leased: one conditional update_many, then read back what carries this token (per-document
         # atomic on MongoDB; on the embedded engine every command runs alone).
         fresh = [e["_id"] for e in self.collection.find(
-            {"_fanout": FANOUT_PENDING, "_fanoutUntil": {"$exists": False}}, {"_id": 1}).limit(limit)]
+            {"_fanout": {"$eq": FANOUT_PENDING}, "_fanoutUntil": {"$exists": False}}, {"_id": 1}).limit(limit)]
         leased = 0
         if fresh:
             leased += self.collection.update_many({"_id": {"$in": fresh}, "_fanout": FANOUT_PENDING,
@@ -43,7 +43,7 @@ class EventSource:
         # Leased by a dispatcher that did not finish in time (it died): taken over one by one, within the batch
         # (not when fresh events filled it: limit(0) would mean no limit).
         room = limit - len(fresh)
-        stale_events = self.collection.find({"_fanout": FANOUT_PENDING, "_fanoutUntil": {"$lte": now_ms}},
+        stale_events = self.collection.find({"_fanout": {"$eq": FANOUT_PENDING}, "_fanoutUntil": {"$lte": now_ms}},
                                             {"_id": 1, "_fanoutToken": 1}).limit(room) if room > 0 else []
         for stale in stale_events:
             leased += self.collection.update_one({"_id": stale["_id"], "_fanout": FANOUT_PENDING,
@@ -51,7 +51,8 @@ class EventSource:
                                                  {"$set": lease}).modified_count
         if not leased:  # nothing carries the token: no read-back (the idle dispatcher's every round)
             return token, []
-        owned = list(self.collection.find({"_fanoutToken": token, "_fanout": FANOUT_PENDING}, FANOUT_FIELDS))
+        owned = list(self.collection.find({"_fanoutToken": {"$eq": token}, "_fanout": {"$eq": FANOUT_PENDING}},
+                                          FANOUT_FIELDS))
         return token, owned
 
     def matching(self, event_ids: list[str], filter_: dict) -> set[str]:
@@ -72,7 +73,7 @@ class EventSource:
 
     def earlier_pending(self, problem_id: str, version: int, seq: int) -> bool:
         """Whether an earlier event of the problem (by version, then seq) still awaits fan-out."""
-        for event in self.collection.find({"_problemId": problem_id, "_fanout": FANOUT_PENDING,
+        for event in self.collection.find({"_problemId": {"$eq": problem_id}, "_fanout": {"$eq": FANOUT_PENDING},
                                            "_problemVersion": {"$lte": version}},
                                           {"_problemVersion": 1, "_seq": 1}):
             if (event["_problemVersion"], event["_seq"]) < (version, seq):
@@ -90,7 +91,7 @@ class Subscriptions:
         self.collection = db[SUBSCRIPTIONS]
 
     def active(self) -> list[dict]:
-        return list(self.collection.find({"_active": True}, {"_id": 1, "_filter": 1}))
+        return list(self.collection.find({"_active": {"$eq": True}}, {"_id": 1, "_filter": 1}))
 
     def get_many(self, subscription_ids: list[str]) -> dict[str, dict]:
         return {s["_id"]: s for s in self.collection.find({"_id": {"$in": list(set(subscription_ids))}},
