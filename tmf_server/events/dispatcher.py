@@ -209,8 +209,8 @@ class Dispatcher:
         chosen: list[dict] = []
         seen: set[tuple[str, str]] = set()
         busy = False
-        # A scan a few times the free slots: reading a delivery costs as much as claiming it.
-        candidates = self.deliveries.due(now, min(self.scan_limit, max(16, slots * 4)),
+        # A scan twice the free slots: reading a delivery costs as much as claiming it.
+        candidates = self.deliveries.due(now, min(self.scan_limit, max(16, slots * 2)),
                                          [sid for sid, n in allowance.items() if n <= 0])
         for candidate in candidates:
             if len(chosen) >= slots:
