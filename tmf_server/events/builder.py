@@ -4,8 +4,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from tmf_server.problems.information import missing_information
-
 DOMAIN = "ServiceProblemManagement"
 CREATE = "ServiceProblemCreateEvent"
 ATTRIBUTE_VALUE_CHANGE = "ServiceProblemAttributeValueChangeEvent"
@@ -55,12 +53,13 @@ def notification(event_type: str, problem: dict, change: Change, *, title: str, 
     return event
 
 
-def events_for_change(before: dict | None, after: dict | None, change: Change) -> list[dict]:
-    """The notifications for one change: before None is a create, after None a delete."""
+def events_for_change(before: dict | None, after: dict | None, change: Change,
+                      missing: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """The notifications for one change: before None is a create, after None a delete; a create that lacks
+    information (`missing`, the paths the problems package names) also asks for it."""
     if before is None:
         events = [notification(CREATE, after, change, title="ServiceProblem created",
                                description=f"ServiceProblem {after['id']} created in status {after.get('status')}")]
-        missing = missing_information(after) if after.get("status") == "pending" else []
         if missing:
             events.append(information_required(after, missing, change))
         return events

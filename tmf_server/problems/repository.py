@@ -5,6 +5,7 @@ import pymongo
 
 from tmf_server.events.builder import Change, event_document, events_for_change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, with_outbox
+from tmf_server.problems.information import missing_information
 from tmf_server.problems.lookups import counting_forms, index_fields, search_forms, with_lookup_keys
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import all_of, exact_string
@@ -83,8 +84,10 @@ class ServiceProblemRepository(CollectionReader):
 
     @staticmethod
     def _events(before: dict | None, after: dict | None, version: int, change: Change) -> list[dict]:
+        # A report created pending for want of information asks for it in its create's events.
+        missing = missing_information(after) if before is None and after.get("status") == "pending" else ()
         return [event_document(event, version, seq)
-                for seq, event in enumerate(events_for_change(before, after, change))]
+                for seq, event in enumerate(events_for_change(before, after, change, missing))]
 
     def insert(self, representation: dict, change: Change) -> None:
         document = with_outbox(stored_form(representation, 1), [],
