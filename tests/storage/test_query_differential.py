@@ -387,6 +387,10 @@ FILTER_SHAPES: list[Shape] = [
     Shape("underlyingAlarm.changeRequest.id.gte=CHG5"),
     # ---- several terms ANDed
     Shape("status=pending,held&priority>=5"),
+    # One status in creation-date order: served by the status-by-date key (problems/repository.py).
+    Shape("status=pending&priority<=3"), Shape("status=inProgress&priority<=2", sort="creationDate"),
+    Shape("status=held", sort="-creationDate,priority", offset=3, limit=7),
+    Shape("status=acknowledged&relatedParty.id=C1,C2,C3", offset=1, limit=4),
     Shape("status!=closed&relatedParty.id=C1,C2"),
     Shape("relatedParty.id=C3&relatedParty.role=customer"),  # two conditions: any element each
     Shape("relatedParty.id!=C1&affectedService.id=S1,S2,S3,S4,S5"),

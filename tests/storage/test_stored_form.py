@@ -1,0 +1,51 @@
+"""Documents stored by earlier versions get the derived fields when the server starts (bring_up_to_date)."""
+from __future__ import annotations
+
+import pymongo
+import pytest
+
+from tmf_server.events.outbox import Outbox
+from tmf_server.problems.repository import STATUS_BY_DATE, ServiceProblemRepository, ensure_indexes
+from tmf_server.store.database import SERVICE_PROBLEMS
+from tmf_server.store.embedded import EmbeddedEngine
+
+
+@pytest.fixture()
+def db(tmp_path):
+    engine = EmbeddedEngine(tmp_path).start()
+    client = pymongo.MongoClient(engine.uri, serverSelectionTimeoutMS=5000)
+    try:
+        database = client["tmf656"]
+        ensure_indexes(database)
+        yield database
+    finally:
+        client.close()
+        engine.stop(timeout=3)
+
+
+def old(problem_id: str, status: str, created: str, form: int | None) -> dict:
+    document = {"_id": problem_id, "_version": 1, "status": status, "creationDate": created, "priority": 2,
+                "relatedParty": [{"id": "C1", "role": "customer"}]}
+    if form is not None:  # the first stored form had the date copies and lookup keys, not the status by date
+        document.update({"_form": form, "_creationDateMs": 0})
+    return document
+
+
+def test_documents_of_earlier_forms_are_brought_up_to_date_and_listed_by_status_in_date_order(db):
+    db[SERVICE_PROBLEMS].insert_many([
+        old("A", "held", "2026-01-02T00:00:00.000Z", None),
+        old("B", "held", "2026-01-03T00:00:00.000Z", 1),
+        old("C", "pending", "2026-01-01T00:00:00.000Z", 1),
+        old("D", "held", "2025-12-31T00:00:00.000Z", None),
+    ])
+    repository = ServiceProblemRepository(db, Outbox(db))
+    assert repository.bring_up_to_date() == 4
+    assert repository.bring_up_to_date() == 0  # all current now
+    stored = {d["_id"]: d for d in db[SERVICE_PROBLEMS].find()}
+    assert stored["B"]["_creationDateMs"] == 1767398400000  # the date copy rewritten from the text
+    assert stored["C"][STATUS_BY_DATE] == "pending|" + str(1767225600000 + 10**14).zfill(15)
+    newest_first = repository.find({"status": {"$eq": "held"}}, [("_creationDateMs", -1), ("_id", 1)], 0, 10)
+    assert [d["_id"] for d in newest_first] == ["B", "A", "D"]
+    oldest_first = repository.find({"status": {"$eq": "held"}, "priority": {"$lte": 2}},
+                                   [("_creationDateMs", 1), ("_id", 1)], 1, 10)
+    assert [d["_id"] for d in oldest_first] == ["A", "B"]
