@@ -17,7 +17,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException
 
 from tmf_server import errors
-from tmf_server.api.context import EXTENSION_KEY, Services
+from tmf_server.api.context import EXTENSION_KEY, Services, request_user
 from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
 from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
@@ -33,6 +33,8 @@ from tmf_server.events.records import EventRecords
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.intake.service import IntakeService
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
+from tmf_server.security.contract import served_document
+from tmf_server.security.enforcement import IntakeSignatureCheck, security_map, validator_from
 from tmf_server.store.database import connect
 from tmf_server.wsgi_bridge import BufferedWSGIBridge
 
@@ -77,7 +79,12 @@ def allowed_methods_of(*specs: dict):
     return allowed
 
 
-def create_app(settings: Settings) -> connexion.FlaskApp:
+API_LISTENER, ADMIN_LISTENER = "api", "admin"
+
+
+def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.FlaskApp:
+    """The app of one listener: "api" serves the TMF656 and intake documents (and the admin one unless it is off
+    or has its own port); "admin" serves only the admin document and delivers no events."""
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `tmf-server serve` starts the embedded engine")
     spec = load_spec()
@@ -90,7 +97,7 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     except PyMongoError as exc:  # the server still starts; requests answer 503 until the database is back
         log.warning("indexes not ensured, database unreachable: %s", exc)
 
-    dispatcher = Dispatcher(db, settings) if settings.dispatcher_enabled else None
+    dispatcher = Dispatcher(db, settings) if settings.dispatcher_enabled and listener == API_LISTENER else None
     catalog = problem_catalog(spec)
     outbox = Outbox(db, publisher=dispatcher.wake if dispatcher else None)
     repository = ServiceProblemRepository(db, outbox)
@@ -98,7 +105,8 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
         repository.bring_up_to_date()
     except PyMongoError as exc:
         log.warning("stored documents not brought up to date, database unreachable: %s", exc)
-    problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings)
+    problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings,
+                                     actor=request_user if settings.auth_enabled else None)
     # Hub queries address the notification clients receive, stored under `notification` in each event.
     event_catalog = AttributeCatalog(spec, "ServiceProblemAttributeValueChangeEvent", stored_under=EVENT_ENVELOPE_ROOT)
     services = Services(
@@ -127,20 +135,29 @@ def create_app(settings: Settings) -> connexion.FlaskApp:
     # (tmf_server/wsgi_bridge.py); Connexion keeps its WSGI bridge in this attribute of the FlaskApp.
     bridge = BufferedWSGIBridge(app.app.wsgi_app)
     app._middleware_app.asgi_app = bridge
-    extra_specs = [load_spec(path) for path in (ADMIN_SPEC_PATH, INTAKE_SPEC_PATH)]
-    for document in (spec, *extra_specs):
-        state_limit(document, settings.max_limit)
+    if listener == ADMIN_LISTENER:
+        documents = [load_spec(ADMIN_SPEC_PATH)]
+    else:
+        documents = [spec, load_spec(INTAKE_SPEC_PATH)]
+        if settings.admin_with_api:
+            documents.insert(1, load_spec(ADMIN_SPEC_PATH))
+    security = security_map(settings, validator_from(settings)) if settings.auth_enabled else None
+    for document in documents:
+        state_limit(served_document(document, settings), settings.max_limit)
         app.add_api(document, validate_responses=settings.validate_responses, strict_validation=False,
                     validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS,
-                                   "response": RESPONSE_VALIDATORS})
+                                   "response": RESPONSE_VALIDATORS}, security_map=security)
     app.app.extensions[EXTENSION_KEY] = services
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
+    if settings.auth_enabled and settings.intake_webhook_secrets:  # after the size limit: it reads the body
+        app.add_middleware(IntakeSignatureCheck, position=MiddlewarePosition.BEFORE_VALIDATION,
+                           secrets=settings.intake_webhook_secrets)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(RejectControlCharacters, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
-    http_errors = errors.make_http_exception_handler(allowed_methods_of(spec, *extra_specs))
+    http_errors = errors.make_http_exception_handler(allowed_methods_of(*documents))
     app.add_error_handler(ProblemException, http_errors)
     app.add_error_handler(HTTPException, http_errors)
     app.add_error_handler(ConnectionFailure, errors.make_unavailable_handler(settings.retry_after_seconds))
@@ -152,3 +169,9 @@ def app_from_env() -> connexion.FlaskApp:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     logging.basicConfig(level=logging.INFO)
     return create_app(Settings.from_env())
+
+
+def admin_app_from_env() -> connexion.FlaskApp:
+    """Factory of the admin listener (`--admin-port`)."""
+    logging.basicConfig(level=logging.INFO)
+    return create_app(Settings.from_env(), ADMIN_LISTENER)

@@ -38,6 +38,19 @@ class BadRequest(ApiError):
     status, code = 400, "invalidRequest"
 
 
+class Unauthorized(ApiError):
+    """401: no valid credentials. `challenge` is the WWW-Authenticate value (RFC 6750)."""
+
+    status, code = 401, "invalidToken"
+
+    def __init__(self, message: str, *, challenge: str, code: str | None = None):
+        super().__init__(message, code=code, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(ApiError):
+    status, code = 403, "insufficientScope"
+
+
 class NotFound(ApiError):
     status, code = 404, "notFound"
 
@@ -83,7 +96,7 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 
 # Connexion's problem titles name the framework's failure; these codes name it for TMF clients.
-_PROBLEM_CODES = {400: "invalidRequest", 404: "notFound", 405: "methodNotAllowed", 413: "payloadTooLarge",
+_PROBLEM_CODES = {400: "invalidRequest", 401: "missingToken", 403: "forbidden", 404: "notFound", 405: "methodNotAllowed", 413: "payloadTooLarge",
                   415: "unsupportedMediaType", 500: "internalError"}
 
 
@@ -103,6 +116,8 @@ def make_http_exception_handler(allowed_methods: Callable[[str], list[str] | Non
         else:
             message = exc.detail if exc.detail and exc.detail != REASONS.get(status) else REASONS.get(status, "Error")
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() not in ("content-type", "allow")}
+        if status == 401:  # Connexion's own 401s: no bearer token, or a malformed Authorization header
+            headers["WWW-Authenticate"] = "Bearer"
         if status == 405:
             methods = allowed_methods(request.url.path) or []
             headers["Allow"] = ", ".join(methods)

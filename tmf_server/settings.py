@@ -46,6 +46,31 @@ class Settings:
     # Intake priority rule (docs/intake.md): the tier x impact matrix as text, and the tier of unknown customers.
     intake_priority_matrix: str | None = None
     intake_default_tier: str | None = None
+    # Security (docs/security.md). auth "off" or "jwt"; auth_explicit: TMF_AUTH was set (off is allowed beyond
+    # loopback only when said explicitly).
+    auth: str = "off"
+    auth_explicit: bool = False
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    jwt_scope_claims: tuple[str, ...] = ("scope", "scp")  # dotted claim paths holding scopes or roles
+    jwt_leeway_seconds: float = 60.0  # clock skew allowed on exp and nbf
+    jwks_min_refresh_seconds: float = 30.0  # an unknown kid refetches the JWKS at most this often
+    oauth_token_url: str | None = None  # stated in the served documents' clientCredentials flow
+    intake_webhook_secrets: dict = field(default_factory=dict)  # intake source -> Standard Webhooks secret
+    admin: str = "on"  # "off": the admin API is not served at all
+    admin_port: int | None = None  # the admin API on its own listener (and not on the API's)
+    admin_host: str = "127.0.0.1"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth == "jwt"
+
+    @property
+    def admin_with_api(self) -> bool:
+        """The admin API is served by the API's own listener (neither switched off nor on its own port)."""
+        return self.admin != "off" and self.admin_port is None
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None, **overrides) -> "Settings":
@@ -84,6 +109,7 @@ class Settings:
             values["delivery_schedule"] = tuple(float(x) for x in env["TMF_DELIVERY_SCHEDULE"].split(",") if x.strip())
         if env.get("TMF_CALLBACK_ALLOW"):
             values["callback_allow"] = tuple(x.strip() for x in env["TMF_CALLBACK_ALLOW"].split(",") if x.strip())
+        values.update(_security_values(env))
         if env.get("TMF_VALIDATE_RESPONSES"):
             values["validate_responses"] = env["TMF_VALIDATE_RESPONSES"].lower() in ("1", "true", "yes")
         party = {key: env[var] for var, key in (("TMF_RESPONSIBLE_PARTY_ID", "id"),
@@ -92,3 +118,29 @@ class Settings:
             values["responsible_party"] = {**cls().responsible_party, **party}
         values.update(overrides)
         return cls(**values)
+
+
+def _security_values(env) -> dict:
+    values: dict = {}
+    if env.get("TMF_AUTH"):
+        values["auth"], values["auth_explicit"] = env["TMF_AUTH"].strip().lower(), True
+    text = {"TMF_JWT_ISSUER": "jwt_issuer", "TMF_JWT_AUDIENCE": "jwt_audience", "TMF_JWKS_URL": "jwks_url",
+            "TMF_OAUTH_TOKEN_URL": "oauth_token_url", "TMF_ADMIN_HOST": "admin_host"}
+    for var, name in text.items():
+        if env.get(var):
+            values[name] = env[var].strip()
+    if env.get("TMF_JWKS_FILE"):
+        values["jwks_file"] = Path(env["TMF_JWKS_FILE"])
+    if env.get("TMF_JWT_SCOPE_CLAIMS"):
+        values["jwt_scope_claims"] = tuple(x.strip() for x in env["TMF_JWT_SCOPE_CLAIMS"].split(",") if x.strip())
+    for var, name in (("TMF_JWT_LEEWAY", "jwt_leeway_seconds"), ("TMF_JWKS_MIN_REFRESH", "jwks_min_refresh_seconds")):
+        if env.get(var):
+            values[name] = float(env[var])
+    if env.get("TMF_ADMIN"):
+        values["admin"] = env["TMF_ADMIN"].strip().lower()
+    if env.get("TMF_ADMIN_PORT"):
+        values["admin_port"] = int(env["TMF_ADMIN_PORT"])
+    if env.get("TMF_INTAKE_WEBHOOK_SECRETS"):  # "troubleTicket=whsec_...,alarm=whsec_..."
+        pairs = (item.partition("=") for item in env["TMF_INTAKE_WEBHOOK_SECRETS"].split(",") if item.strip())
+        values["intake_webhook_secrets"] = {source.strip(): secret.strip() for source, _, secret in pairs}
+    return values

@@ -83,10 +83,10 @@ def test_unknown_id_is_404(api):
 
 
 def test_a_date_before_the_year_1000_is_stored_and_answered_with_four_year_digits(api):
-    body = report(trackingRecord=[{"id": "1", "description": "archive import",
-                                   "time": "0149-06-03T23:04:04.783-20:05"}])
+    # (trackingRecord, which this test used to carry the date, is written by the server only: a note's date)
+    body = report(note=[{"text": "archive import", "date": "0149-06-03T23:04:04.783-20:05"}])
     response = api.create(body)
     assert response.status_code == 201, response.text
-    assert response.json()["trackingRecord"][0]["time"] == "0149-06-04T19:09:04.783Z"
+    assert response.json()["note"][0]["date"] == "0149-06-04T19:09:04.783Z"
     listed = api.list(f"id={response.json()['id']}")
-    assert listed.status_code == 200 and listed.json()[0]["trackingRecord"][0]["time"] == "0149-06-04T19:09:04.783Z"
+    assert listed.status_code == 200 and listed.json()[0]["note"][0]["date"] == "0149-06-04T19:09:04.783Z"

@@ -18,6 +18,8 @@ from tmf_server.events.deliveries import (
     DeliveryStore,
     new_delivery,
 )
+from tmf_server.app import load_spec
+from tmf_server.security.contract import served_document
 from tmf_server.settings import Settings
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi"
@@ -26,7 +28,8 @@ OPENAPI = Path(__file__).resolve().parents[2] / "openapi"
 @pytest.fixture()
 def client(db):
     app = connexion.FlaskApp(__name__, specification_dir=str(OPENAPI))
-    app.add_api("admin.yaml", validate_responses=True)
+    # the document as served without authentication (TMF_AUTH=off); tests/security/ cover it with tokens
+    app.add_api(served_document(load_spec(OPENAPI / "admin.yaml"), Settings()), validate_responses=True)
     app.app.extensions["tmf_server"] = SimpleNamespace(db=db, settings=Settings())
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     http_errors = errors.make_http_exception_handler(lambda _path: None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import flask
+from connexion import context as connexion_context
 
 from tmf_server.events.subscriptions import SubscriptionService
 from tmf_server.intake.service import IntakeService
@@ -53,3 +54,23 @@ def correlation_id() -> str | None:
     """The client's correlation id for the events of this request, if it sent one."""
     value = flask.request.headers.get("X-Correlation-ID") or flask.request.headers.get("X-Request-ID")
     return value.strip()[:200] if value and value.strip() else None
+
+
+def token_info() -> dict | None:
+    """What the security check learnt of the request's credentials (tmf_server/security), None without."""
+    return connexion_context.context.get("token_info")
+
+
+def request_user() -> str | None:
+    """The subject of the request's token (a signed intake notification: `webhook:<source>`)."""
+    info = token_info()
+    return info["sub"] if info else None
+
+
+def request_owner() -> tuple[str | None, bool]:
+    """(the client a subscription belongs to, whether it may act on every client's); (None, True) without
+    authentication: everything is everyone's then."""
+    info = token_info()
+    if info is None:
+        return None, True
+    return info["client"], "admin" in info["scope"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import flask
 
-from tmf_server.api.context import api_base_url, services
+from tmf_server.api.context import api_base_url, request_owner, services
 from tmf_server.api.lists import list_response
 from tmf_server.events.subscriptions import representation
 
@@ -11,22 +11,23 @@ COLLECTION = "/hub"
 
 
 def registerListener(body):
-    subscription = services().subscriptions.subscribe(body)
+    subscription = services().subscriptions.subscribe(body, owner=request_owner()[0])
     return subscription, 201, {"Location": f"{api_base_url()}{COLLECTION}/{subscription['id']}"}
 
 
 def listListeners(offset=None, limit=None):
     app = services()
     return list_response(app.subscriptions.reader, app.subscription_catalog, COLLECTION, fields=None, offset=offset,
-                         limit=limit, sort=None, default_sort=(("createdAt", 1), ("_id", 1)), present=representation)
+                         limit=limit, sort=None, default_sort=(("createdAt", 1), ("_id", 1)), present=representation,
+                         scope=app.subscriptions.visible_to(*request_owner()))
 
 
 def retrieveListener(id):  # noqa: A002
-    return services().subscriptions.get(id)
+    return services().subscriptions.get(id, *request_owner())
 
 
 def unregisterListener(id):  # noqa: A002
-    services().subscriptions.unsubscribe(id)
+    services().subscriptions.unsubscribe(id, *request_owner())
     response = flask.Response(status=204)
     del response.headers["Content-Type"]
     return response

@@ -11,15 +11,19 @@ from tmf_server.store.reader import CollectionReader
 
 
 def list_response(reader: CollectionReader, catalog: AttributeCatalog, collection_path: str, *, fields, offset,
-                  limit, sort, default_sort=DEFAULT_SORT, present=to_api):
+                  limit, sort, default_sort=DEFAULT_SORT, present=to_api, scope: dict | None = None):
+    """A TMF630 list; `scope` (a MongoDB filter on stored fields) narrows it to what the caller may see."""
     settings = services().settings
     raw = raw_query_string()
     query = parse_list_query(catalog, raw, fields=fields, sort=sort, offset=offset, limit=limit,
                              default_limit=settings.default_limit, max_limit=settings.max_limit,
                              default_sort=default_sort)
-    items = [present(d) for d in reader.find(query.filter, query.sort, query.offset, query.limit, query.projection)]
+    filter_ = query.filter
+    if scope:
+        filter_ = {"$and": [scope, filter_]} if filter_ else scope
+    items = [present(d) for d in reader.find(filter_, query.sort, query.offset, query.limit, query.projection)]
     status, headers = page_headers(api_base_url() + collection_path, raw, query.offset, query.limit,
-                                   len(items), reader.count(query.filter))
+                                   len(items), reader.count(filter_))
     return items, status, headers
 
 

@@ -18,10 +18,12 @@ BOOKKEEPING = frozenset({"lastUpdate", "statusChangeDate", "resolutionDate", "tr
 
 @dataclass(frozen=True)
 class Change:
-    """When a change happened and what ties its events together (the client's correlation id, if any)."""
+    """When a change happened, what ties its events together (the client's correlation id, if any) and who made it
+    (the token's subject; None without authentication)."""
 
     time: str
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    user: str | None = None
 
 
 def changed_attributes(before: dict, after: dict) -> list[str]:
@@ -87,11 +89,11 @@ def information_required(problem: dict, missing: list[str], change: Change) -> d
                         description=f"ServiceProblem {problem['id']} needs: {path}", field_path=path)
 
 
-def event_document(event: dict, version: int, seq: int) -> dict:
+def event_document(event: dict, version: int, seq: int, user: str | None = None) -> dict:
     """The stored event: the ServiceProblemEventRecord, the notification to deliver, its order and fan-out state."""
     problem = event["event"]["serviceProblem"]
     records = problem["href"].rsplit("/serviceProblem/", 1)[0] + "/serviceProblemEventRecord/"
-    return {
+    document = {
         "_id": event["eventId"],
         "href": records + event["eventId"],
         "eventTime": event["eventTime"],
@@ -104,3 +106,6 @@ def event_document(event: dict, version: int, seq: int) -> dict:
         "_seq": seq,
         "_fanout": "pending",
     }
+    if user is not None:  # who made the change (the record only: subscribers' notifications do not carry it)
+        document["user"] = user
+    return document

@@ -1,7 +1,9 @@
-"""Which callback URLs the server may call: http(s) only; loopback and private ranges only when allowed."""
+"""Which callback URLs the server may call: http(s) only, to globally routable addresses; loopback and the
+non-public ranges only when TMF_CALLBACK_ALLOW says so. Every spelling of a host is brought to one form first."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -18,15 +20,43 @@ def _allowed_networks(allow: tuple[str, ...]):
     return networks
 
 
+# What inet_aton reads as an IPv4 address besides the dotted quad: 2130706433, 0x7f.1, 0177.0.0.1, 127.1.
+_LEGACY_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
+
+
+def canonical_host(host: str) -> str:
+    """The host in one form: lower case, without the trailing dot of an absolute name (`localhost.`)."""
+    return host.lower()[:-1] if host.endswith(".") else host.lower()
+
+
+def literal_address(host: str):
+    """The address a host names literally, in any spelling the resolver would accept; None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
 def _refusal(address, allow: tuple[str, ...]) -> str | None:
     """Why an address may not be called, or None."""
+    if address.version == 6 and address.ipv4_mapped is not None:  # ::ffff:10.0.0.1 reaches 10.0.0.1
+        address = address.ipv4_mapped
     if any(address in network for network in _allowed_networks(allow)):
         return None
     if address.is_loopback:
         return None if "loopback" in allow else "a loopback address"
-    if address.is_private or address.is_link_local or address.is_reserved or address.is_multicast \
-            or address.is_unspecified:
-        return None if "private" in allow else "a private, link-local or reserved address"
+    if address.is_multicast or address.is_unspecified or address == ipaddress.IPv4Address("255.255.255.255"):
+        return "a multicast, broadcast or unspecified address"
+    # is_global is False for private, shared (100.64.0.0/10), link-local, benchmarking (198.18.0.0/15), IETF
+    # (192.0.0.0/24), documentation and reserved ranges; is_reserved also covers 240.0.0.0/4.
+    if not address.is_global or address.is_reserved or address.is_link_local:
+        return None if "private" in allow else "a private, shared, link-local or reserved address"
     return None
 
 
@@ -57,10 +87,11 @@ def allowed_addresses(url: str, allow: tuple[str, ...]) -> list:
     if parts.netloc.rpartition("@")[2].startswith("["):
         raise BadRequest(f"callback '{url}': an IPv6 address needs a host name (openapi/tmf656-v4.yaml, "
                          f"HubSubscriptionInput.callback).", code="invalidCallback")
-    host = parts.hostname
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
+    host = canonical_host(parts.hostname)
+    literal = literal_address(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
         try:
             infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):  # UnicodeError: a host the IDNA codec refuses, e.g. with an empty label

@@ -16,6 +16,8 @@ from tmf_server.store.reader import CollectionReader
 
 # Stored events keep the notification (the envelope clients subscribe to) under this key.
 EVENT_ENVELOPE_ROOT = "notification"
+# The client (token's client_id / azp, else sub) a subscription belongs to; absent without authentication.
+OWNER = "_owner"
 
 
 def _check_event_types(catalog: AttributeCatalog, term: Term) -> None:
@@ -58,7 +60,12 @@ class SubscriptionService:
         except BadRequest as exc:
             raise BadRequest(f"query: {exc.message}", code="invalidQuery") from None
 
-    def subscribe(self, body: dict) -> dict:
+    @staticmethod
+    def visible_to(owner: str | None, everyone: bool) -> dict:
+        """The filter of the subscriptions a client may see: its own, or all for an admin (or without auth)."""
+        return {} if everyone else {OWNER: owner}
+
+    def subscribe(self, body: dict, owner: str | None = None) -> dict:
         check_keys(body)  # operator and dotted names, lone surrogates: 400 as in every other body
         callback = body["callback"].strip()
         check_callback(callback, self.callback_allow)
@@ -78,15 +85,19 @@ class SubscriptionService:
             "_active": True,
             "createdAt": self.clock(),
         }
+        if owner is not None:
+            document[OWNER] = owner
         self.collection.insert_one(document)
         return representation(document)
 
-    def get(self, subscription_id: str) -> dict:
+    def get(self, subscription_id: str, owner: str | None = None, everyone: bool = True) -> dict:
+        """Another client's subscription is a 404, as if it did not exist (its id tells nothing then)."""
         document = self.reader.get(subscription_id)
-        if document is None:
+        if document is None or (not everyone and document.get(OWNER) != owner):
             raise NotFound(f"No hub subscription with id '{subscription_id}'.")
         return representation(document)
 
-    def unsubscribe(self, subscription_id: str) -> None:
-        if self.collection.delete_one({"_id": subscription_id}).deleted_count != 1:
+    def unsubscribe(self, subscription_id: str, owner: str | None = None, everyone: bool = True) -> None:
+        query = {"_id": subscription_id, **self.visible_to(owner, everyone)}
+        if self.collection.delete_one(query).deleted_count != 1:
             raise NotFound(f"No hub subscription with id '{subscription_id}'.")

@@ -113,7 +113,7 @@ class ServiceProblemRepository(CollectionReader):
     def _events(before: dict | None, after: dict | None, version: int, change: Change) -> list[dict]:
         # A report created pending for want of information asks for it in its create's events.
         missing = missing_information(after) if before is None and after.get("status") == "pending" else ()
-        return [event_document(event, version, seq)
+        return [event_document(event, version, seq, change.user)
                 for seq, event in enumerate(events_for_change(before, after, change, missing))]
 
     def insert(self, representation: dict, change: Change) -> None:

@@ -16,6 +16,10 @@ IDENTITY = frozenset({"id", "href"})
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # ServiceProblem_Update leaves these out: they are set once, at creation.
 NOT_PATCHABLE = IDENTITY | {"firstAlert", "originatingSystem", "trackingRecord"} | SERVER_OWNED_DATES
+# A client may not set these when creating: the server writes identity, dates and the audit trail.
+NOT_CREATABLE = IDENTITY | SERVER_OWNED_DATES | {"trackingRecord"}
+# `@type` is ServiceProblem or the name of a subclass of it, ending in Problem (e.g. QosDegradationProblem).
+_PROBLEM_TYPE = re.compile(r"[A-Z][A-Za-z0-9]*Problem")
 # Links between problems have two sides; only the group and ungroup tasks write both together.
 GROUP_LINKS = frozenset({"parentProblem", "underlyingProblem"})
 
@@ -44,7 +48,8 @@ class ServiceProblemRules:
     def check_create(self, body: dict) -> None:
         check_keys(body)
         self.check_known(body)
-        owned = (IDENTITY | SERVER_OWNED_DATES) & set(body)
+        check_type(body)
+        owned = NOT_CREATABLE & set(body)
         if owned:
             raise BadRequest(f"{_describe(owned)} {'is' if len(owned) == 1 else 'are'} set by the server; "
                              f"leave {'it' if len(owned) == 1 else 'them'} out of the request.",
@@ -68,6 +73,7 @@ class ServiceProblemRules:
         """A patched representation must still be a valid, complete ServiceProblem."""
         check_keys(representation)
         self.check_known(representation)
+        check_type(representation)
         missing = [name for name in self.required if name not in representation]
         if missing:
             raise BadRequest(f"{_describe(missing)} {'is' if len(missing) == 1 else 'are'} mandatory and cannot be removed.",
@@ -103,6 +109,13 @@ def _rewrite(node, path: tuple[str, ...], full: str = "") -> None:
                 raise BadRequest(f"{full}: {exc}", code="invalidValue") from None
         return
     _rewrite(node[path[0]], path[1:], full)
+
+
+def check_type(representation: dict) -> None:
+    value = representation.get("@type")
+    if value is not None and not (isinstance(value, str) and _PROBLEM_TYPE.fullmatch(value)):
+        raise BadRequest(f"@type must be ServiceProblem or the name of a subclass ending in Problem "
+                         f"(e.g. QosDegradationProblem), not {str(value)[:60]!r}.", code="invalidType")
 
 
 def _check_text(text: str, where: str, what: str) -> None:

@@ -47,15 +47,27 @@ def _matches(if_match: str | None, version: int) -> bool:
 
 class ServiceProblemService:
     def __init__(self, repository: ServiceProblemRepository, rules: ServiceProblemRules, settings: Settings,
-                 clock: Callable[[], str] = utc_now):
+                 clock: Callable[[], str] = utc_now, actor: Callable[[], str | None] | None = None):
         self.repository = repository
         self.rules = rules
         self.settings = settings
         self.clock = clock
+        # Who makes the current change (the token's subject), recorded in tracking records and event records;
+        # None without authentication, so that nothing is looked up then.
+        self.actor = actor
 
     def _change(self, correlation_id: str | None, now: str | None = None) -> Change:
         now = now or self.clock()
-        return Change(now, correlation_id) if correlation_id else Change(now)
+        if self.actor is None:
+            return Change(now, correlation_id) if correlation_id else Change(now)
+        user = self.actor()
+        return Change(now, correlation_id, user) if correlation_id else Change(now, user=user)
+
+    def _sign_new_tracking(self, representation: dict, known: int, user: str | None) -> None:
+        """Tracking records written by this change (after the first `known`) name who made it."""
+        if user is not None:
+            for record in representation.get("trackingRecord", [])[known:]:
+                record["user"] = user
 
     def create(self, body: dict, href_base: str, correlation_id: str | None = None) -> Stored:
         self.rules.check_create(body)
@@ -82,6 +94,7 @@ class ServiceProblemService:
             representation["statusChangeReason"] = reason
             representation.setdefault("trackingRecord", []).append(self._tracking(reason, now))
         self.rules.normalise_dates(representation)
+        self._sign_new_tracking(representation, 0, change.user)
         self.repository.insert(representation, change)
         return Stored(representation, 1)
 
@@ -126,7 +139,9 @@ class ServiceProblemService:
                                      after.get("statusChangeReason") != before.get("statusChangeReason"))
                 lifecycle.apply_status_change(after, before["status"], now, self.settings.system_id,
                                               reason_given=given)
-            version = self.repository.replace(current.document, after, self._change(correlation_id, now))
+            written = self._change(correlation_id, now)
+            self._sign_new_tracking(after, len(before.get("trackingRecord", ())), written.user)
+            version = self.repository.replace(current.document, after, written)
             if version is not None:
                 return Stored(after, version)
             # Another writer won the race: re-read and apply the change to its result.
