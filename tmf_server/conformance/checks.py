@@ -354,3 +354,31 @@ def _about(notification: dict, event_type: str, problem_id: str) -> bool:
     event = notification.get("event")
     problem = event.get("serviceProblem") if isinstance(event, dict) else None
     return notification.get("eventType") == event_type and isinstance(problem, dict) and problem.get("id") == problem_id
+
+
+# -- authentication (runs only when the kit authenticates: --token, or --token-url and the client's credentials) --
+
+def _declares_security(document) -> bool:
+    if not isinstance(document, dict):
+        return False
+    operations = [op for item in (document.get("paths") or {}).values() if isinstance(item, dict)
+                  for op in item.values() if isinstance(op, dict)]
+    return bool(document.get("security")) or any(op.get("security") for op in operations)
+
+
+def anonymous_refused(session: Session) -> None:
+    served = session.client.get("/openapi.json")
+    if served.status != 200 or not _declares_security(served.json):
+        raise CheckSkipped("the server publishes no OpenAPI document at BASE_URL/openapi.json that declares security")
+    for method, body in (("GET", None), ("POST", session.problem_body("anonymous"))):
+        exchange = session.client.request(method, RESOURCE, json_body=body, anonymous=True)
+        if exchange.status == 201 and isinstance(exchange.json, dict) and exchange.json.get("id"):
+            session.created.append(str(exchange.json["id"]))
+        session.expect_tmf_error(exchange, 401)
+        challenge = exchange.header("WWW-Authenticate") or ""
+        session.expect(challenge.lower().startswith("bearer"),
+                       f"a 401 must carry WWW-Authenticate: Bearer (RFC 6750), got {challenge!r}", exchange)
+
+
+ANONYMOUS_REFUSED = Check("anonymous-refused", "the server declares security: requests without a token are 401 "
+                                               "with WWW-Authenticate: Bearer and a TMF Error", True, anonymous_refused)

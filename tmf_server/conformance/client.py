@@ -76,8 +76,9 @@ class Client:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
 
     def request(self, method: str, path: str, *, json_body: Any = None, content: str | bytes | None = None,
-                content_type: str | None = None, params: dict | None = None) -> Exchange:
-        headers = {"Accept": "application/json", **self.extra_headers}
+                content_type: str | None = None, params: dict | None = None, anonymous: bool = False) -> Exchange:
+        """`anonymous`: without the --header / token headers (to see that the server refuses such a request)."""
+        headers = {"Accept": "application/json", **({} if anonymous else self.extra_headers)}
         if json_body is not None:
             content = json.dumps(json_body)
             content_type = content_type or "application/json"

@@ -8,7 +8,8 @@ from typing import TextIO
 
 from tmf_server.command_options import header_options
 from tmf_server.conformance import report
-from tmf_server.conformance.checks import CHECKS, Check
+from tmf_server.conformance.auth import TokenUnavailable, client_credentials_token
+from tmf_server.conformance.checks import ANONYMOUS_REFUSED, CHECKS, Check
 from tmf_server.conformance.runner import run_checks
 from tmf_server.conformance.session import Options
 
@@ -45,6 +46,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="time limit of each HTTP request (default 30)")
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="send this header with every request, e.g. an Authorization header (repeatable)")
+    auth = parser.add_argument_group(
+        "authentication", "the kit sends a bearer token with every request, and then also checks that a request "
+                          "without one is refused (check anonymous-refused); credentials never reach a report")
+    auth.add_argument("--token", metavar="TOKEN", help="an OAuth 2.0 access token to send as Authorization: Bearer")
+    auth.add_argument("--token-url", metavar="URL", help="fetch a token with the client credentials grant here")
+    auth.add_argument("--client-id", metavar="ID", help="the client's id (with --token-url)")
+    auth.add_argument("--client-secret", metavar="SECRET", help="the client's secret (with --token-url)")
+    auth.add_argument("--scope", metavar="'SCOPE ...'", help="the scopes to ask for (with --token-url)")
     hub = parser.add_argument_group("hub check")
     hub.add_argument("--callback-host", default="127.0.0.1",
                      help="address the kit's notification listener binds (default 127.0.0.1)")
@@ -70,6 +79,12 @@ def main(args: argparse.Namespace, parser_error) -> int:
         parser_error(f"BASE_URL must be an http(s) URL, not {args.base_url!r}")
     selected = select(args.check, parser_error)
     headers = header_options(args.header, parser_error)
+    token = access_token(args, parser_error)
+    if token is None and (args.token_url or args.client_id or args.client_secret):
+        return 2
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+        selected = [ANONYMOUS_REFUSED, *selected]
     options = Options(event_timeout=args.event_timeout, quiet_period=args.quiet_period,
                       callback_host=args.callback_host, callback_port=args.callback_port,
                       callback_url=args.callback_url, skip_hub=args.skip_hub)
@@ -82,6 +97,25 @@ def main(args: argparse.Namespace, parser_error) -> int:
     if args.html:
         report.write_html(run, args.html)
     return 0 if run.passed else 1
+
+
+def access_token(args: argparse.Namespace, parser_error) -> str | None:
+    """The token to send: --token, or one from --token-url with --client-id and --client-secret (None on failure,
+    reported on stderr)."""
+    if args.token and args.token_url:
+        parser_error("give either --token or --token-url, not both")
+    if args.token:
+        return args.token
+    if not (args.token_url or args.client_id or args.client_secret or args.scope):
+        return None
+    if not (args.token_url and args.client_id and args.client_secret):
+        parser_error("the client credentials flow needs --token-url, --client-id and --client-secret")
+    try:
+        return client_credentials_token(args.token_url, args.client_id, args.client_secret, args.scope,
+                                        args.timeout)
+    except TokenUnavailable as exc:
+        print(f"tmf-server conformance: no access token: {exc}", file=sys.stderr)
+        return None
 
 
 def select(wanted: list[str] | None, parser_error) -> list[Check]:
