@@ -56,8 +56,22 @@ def _refusal(address, allow: tuple[str, ...]) -> str | None:
     # is_global is False for private, shared (100.64.0.0/10), link-local, benchmarking (198.18.0.0/15), IETF
     # (192.0.0.0/24), documentation and reserved ranges; is_reserved also covers 240.0.0.0/4.
     if not address.is_global or address.is_reserved or address.is_link_local:
-        return None if "private" in allow else "a private, shared, link-local or reserved address"
+        return None if "private" in allow else _non_public_kind(address)
     return None
+
+
+_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _non_public_kind(address) -> str:
+    if address.is_link_local:
+        return "a link-local address"
+    if address in _SHARED:
+        return "a shared (carrier-grade NAT) address"
+    if any(address in network for network in _PRIVATE if network.version == address.version):
+        return "a private address"
+    return "a reserved or special-purpose address"
 
 
 def check_callback(url: str, allow: tuple[str, ...]) -> None:
