@@ -14,7 +14,7 @@ from tmf_server.problems.patching import JSON_PATCH, json_patch, merge_patch, to
 from tmf_server.events.builder import Change
 from tmf_server.store.documents import to_api
 from tmf_server.problems.repository import ServiceProblemRepository
-from tmf_server.problems.rules import ServiceProblemRules, check_keys
+from tmf_server.problems.rules import ServiceProblemRules, check_keys, check_type
 from tmf_server.query.filters import canonical_datetime
 from tmf_server.settings import Settings
 
@@ -151,6 +151,8 @@ class ServiceProblemService:
     def patch(self, problem_id: str, kind: str, body, if_match: str | None = None,
               correlation_id: str | None = None) -> Stored:
         check_keys(body)  # anywhere in the body, even under null (merge) or in a `test` value (JSON Patch)
+        if isinstance(body, dict):  # a merge patch states its @type: refused before any version check
+            check_type(body)
         touched = touched_attributes(kind, body)
         self.rules.check_patch_targets(touched)
 
