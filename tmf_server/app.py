@@ -33,7 +33,7 @@ from tmf_server.events.records import EventRecords
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.intake.service import IntakeService
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
-from tmf_server.security.contract import served_document
+from tmf_server.security.contract import served_document, startup_problem
 from tmf_server.security.enforcement import IntakeSignatureCheck, security_map, validator_from
 from tmf_server.store.database import connect
 from tmf_server.wsgi_bridge import BufferedWSGIBridge
@@ -87,6 +87,9 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
     or has its own port); "admin" serves only the admin document and delivers no events."""
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `tmf-server serve` starts the embedded engine")
+    problem = startup_problem(settings, ())  # an incomplete jwt configuration would check less than it says
+    if problem:
+        raise ValueError(problem)
     spec = load_spec()
     client = connect(settings.mongodb_uri, settings)
     db = client[settings.database]
