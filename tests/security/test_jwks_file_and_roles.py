@@ -1,9 +1,10 @@
 """Offline installations: keys from a JWKS file (TMF_JWKS_FILE), no identity provider reachable; role-style
 providers: scopes read from the claims TMF_JWT_SCOPE_CLAIMS names (Keycloak realm and client roles), here with an
-EC key (ES256)."""
+EC key (ES256); and a JWKS URL that does not answer yet: 503 with Retry-After until it does."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -80,3 +81,33 @@ def test_an_rs256_header_on_the_ec_key_is_refused(file_server, offline_idp):
     response = requests.get(file_server.base_url + "/serviceProblem",
                             headers=bearer(f"{forged}.{payload}.{signature}"), timeout=10)
     assert_tmf_error(response, 401, "does not fit")
+
+
+@pytest.fixture(scope="module")
+def late_idp():
+    provider = IdentityProvider()  # not up yet: its JWKS URL refuses connections
+    yield provider
+    provider.down()
+
+
+@pytest.fixture(scope="module")
+def waiting_server(late_idp, tmp_path_factory):
+    env = {**late_idp.server_env(), "TMF_JWKS_MIN_REFRESH": "0.5", "TMF_RETRY_AFTER": "7"}
+    process = ServerProcess(tmp_path_factory.mktemp("late-idp"), env=env).start()
+    yield process
+    process.stop()
+
+
+def test_an_unreachable_jwks_url_is_503_until_the_provider_answers(waiting_server, late_idp):
+    url = waiting_server.base_url + "/serviceProblem?limit=1"
+    response = requests.get(url, headers=bearer(late_idp.token("serviceProblem:read")), timeout=10)
+    assert_tmf_error(response, 503, "retry later")
+    assert response.headers["Retry-After"] == "7"
+    late_idp.up()
+    for _attempt in range(300):  # the refetch waits TMF_JWKS_MIN_REFRESH (0.5 s) after the failed one
+        response = requests.get(url, headers=bearer(late_idp.token("serviceProblem:read")), timeout=10)
+        if response.status_code == 200:
+            break
+        assert response.status_code == 503, response.text
+        time.sleep(0.1)
+    assert response.status_code == 200, response.text

@@ -97,6 +97,8 @@ class KeySet:
         if found is None and self._due():
             self._refresh()
             found = self._lookup(kid)
+        if found is None and not self._keys and self.url:  # the last fetch failed and none ever succeeded
+            raise KeysUnavailable("the identity provider's keys could not be read yet")
         return found
 
 
