@@ -119,6 +119,8 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
         intake=IntakeService(db, problems, settings, spec),
     )
+    if dispatcher:  # records a crash left `received` are finished from the background loop (docs/intake.md)
+        dispatcher.every(settings.intake_sweep_seconds, services.intake.sweep)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

@@ -46,6 +46,9 @@ class Settings:
     # Intake priority rule (docs/intake.md): the tier x impact matrix as text, and the tier of unknown customers.
     intake_priority_matrix: str | None = None
     intake_default_tier: str | None = None
+    intake_qos_ticket_words: str | None = None  # the ticket QoS relevance rule's words (comma-separated)
+    intake_lease_seconds: float = 30.0  # a request processing a received notification holds it this long
+    intake_sweep_seconds: float = 10.0  # how often the background loop finishes records a crash left received
     # Security (docs/security.md). auth "off" or "jwt"; auth_explicit: TMF_AUTH was set (off is allowed beyond
     # loopback only when said explicitly).
     auth: str = "off"
@@ -80,7 +83,8 @@ class Settings:
             values["mongodb_uri"] = env["MONGODB_URI"]
         text = {"TMF_DATABASE": "database", "TMF_HOST": "host", "TMF_PUBLIC_BASE_URL": "public_base_url",
                 "TMF_SYSTEM_ID": "system_id", "TMF_INTAKE_PRIORITY_MATRIX": "intake_priority_matrix",
-                "TMF_INTAKE_DEFAULT_TIER": "intake_default_tier"}
+                "TMF_INTAKE_DEFAULT_TIER": "intake_default_tier",
+                "TMF_INTAKE_QOS_TICKET_WORDS": "intake_qos_ticket_words"}
         numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
                    "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
                    "TMF_DB_TIMEOUT_MS": "db_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
@@ -93,7 +97,8 @@ class Settings:
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
         floats = {"TMF_DELIVERY_TIMEOUT": "delivery_timeout", "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
-                  "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after"}
+                  "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after",
+                  "TMF_INTAKE_LEASE": "intake_lease_seconds", "TMF_INTAKE_SWEEP": "intake_sweep_seconds"}
         for var, name in floats.items():
             if env.get(var):
                 values[name] = float(env[var])

@@ -1,7 +1,8 @@
 """openapi/intake.yaml states every rule of a single attribute that the intake's marshmallow schemas enforce
 (tmf_server/intake/schemas.py), so that a notification the document allows is not refused for one attribute:
-each attribute the server types is declared at the same place with the same type, what the server requires is
-required, identifiers are not blank, date-times have the format. No process needed."""
+each attribute the server types is declared at the same place with the same type, the document requires exactly
+what cannot be understood without (eventId, eventType, the resource object and its id) and nothing else, resource
+identifiers are not blank, date-times have the format. No process needed."""
 from __future__ import annotations
 
 import re
@@ -17,6 +18,12 @@ INTAKE_SPEC = Path(__file__).resolve().parents[2] / "openapi" / "intake.yaml"
 COMPONENTS = yaml.safe_load(INTAKE_SPEC.read_text(encoding="utf-8"))["components"]["schemas"]
 LISTENERS = {"troubleTicket": "TroubleTicketEvent", "alarm": "AlarmEvent", "slaViolation": "SlaViolationEvent",
              "event": "QosDegradationEvent"}
+RESOURCES = {"troubleTicket": "troubleTicket", "alarm": "alarm", "slaViolation": "slaViolation",
+             "event": "qosDegradation"}
+# docs/intake.md: what a notification cannot be understood without (a 400); everything else is optional.
+CORE = {f"{source}.{path}" for source, resource in RESOURCES.items()
+        for path in ("eventId", "eventType", "event", f"event.{resource}")} | \
+    {f"{source}.event.{resource}.id" for source, resource in RESOURCES.items() if source != "event"}
 
 
 def _resolve(schema: dict) -> dict:
@@ -62,12 +69,16 @@ ATTRIBUTES = [attribute for source, name in LISTENERS.items()
 @pytest.mark.parametrize("path,field,schema,required", ATTRIBUTES, ids=[a[0] for a in ATTRIBUTES])
 def test_every_attribute_the_intake_types_is_declared_with_its_rule(path, field, schema, required):
     assert schema is not None, f"{path} is typed by the server but not declared in openapi/intake.yaml"
-    if field.required:
-        assert required, f"{path} is required by the server; the document must require it"
+    assert required == (path in CORE), \
+        f"{path}: the document must require exactly what the intake cannot understand a notification without"
+    if path in CORE:
+        assert field.required, f"{path}: the server must require what the document requires"
     if isinstance(field, fields.List):
         assert schema.get("type") == "array", path
     elif isinstance(field, fields.Nested):
         assert schema.get("type") == "object", path
+    elif isinstance(field, schemas.RefId):
+        assert schema.get("type") == "string", f"{path}: a reference's id is a string, as the documents declare"
     elif isinstance(field, schemas.Identifier):
         text = _string_branch(schema)
         assert text.get("minLength") == 1 and text.get("pattern") == schemas.NON_BLANK, \

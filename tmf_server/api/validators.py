@@ -9,6 +9,7 @@ import threading
 
 from jsonschema import ValidationError
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.exceptions import BadRequestProblem
 from connexion.utils import is_null, is_nullable
 from connexion.validators import (VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator, MediaTypeDict,
                                   ParameterValidator)
@@ -16,6 +17,9 @@ from connexion.validators import (VALIDATOR_MAP, JSONRequestBodyValidator, JSONR
 from tmf_server.validation import schema_validator
 
 REPORTED_BY_SERVER = "x-reported-by-server"
+# A request schema marked so is answered with every problem found, not the first (the intake's listeners: a sender
+# fixes its notification in one round).
+REPORT_EVERY_ERROR = "x-report-every-error"
 
 
 def without_server_reported(schema):
@@ -70,12 +74,25 @@ class NamedParameterValidator(ParameterValidator):
         return None
 
 
+def _where(error: ValidationError) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+                   for i, p in enumerate(error.absolute_path)) or "(body)"
+
+
 class ServerReportingJSONBodyValidator(JSONRequestBodyValidator):
     """Validates a JSON body against its schema, except for the keywords the handler reports."""
 
     @property
     def _validator(self):
         return _request_body_validator(self._schema)
+
+    def _validate(self, body):
+        if body is None or not self._schema.get(REPORT_EVERY_ERROR):
+            return super()._validate(body)
+        problems = sorted({f"{_where(e)}: {e.message}" for e in self._validator.iter_errors(body)})
+        if problems:
+            raise BadRequestProblem(detail="Invalid notification: " + "; ".join(problems))
+        return body
 
 
 class FormatCheckingJSONResponseValidator(JSONResponseBodyValidator):

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymongo.errors import PyMongoError
@@ -119,6 +120,7 @@ class Dispatcher:
         self._outcomes: list[Outcome] = []  # attempted, not yet recorded (under _lock)
         self._recorder = threading.Lock()  # held by the one thread recording a batch of outcomes
         self._threads: list[threading.Thread] = []
+        self._chores: list[list] = []  # [interval seconds, callable, next run (monotonic)]: see every()
         if settings.lease_seconds <= settings.delivery_timeout:
             log.warning("lease_seconds (%s) should exceed delivery_timeout (%s), or a slow attempt can be "
                         "taken over and sent twice", settings.lease_seconds, settings.delivery_timeout)
@@ -135,6 +137,22 @@ class Dispatcher:
         for thread in self._threads:
             thread.start()
         return self
+
+    def every(self, seconds: float, chore: Callable[[], object]) -> Dispatcher:
+        """Also runs `chore` from the loop thread, at most every `seconds` (background work of other packages, e.g.
+        the intake's sweep of records a crash left `received`). Its failures are logged; they never stop the loop."""
+        self._chores.append([seconds, chore, time.monotonic() + seconds])
+        return self
+
+    def _run_chores(self) -> None:
+        for entry in self._chores:
+            seconds, chore, due = entry
+            if time.monotonic() >= due:
+                entry[2] = time.monotonic() + seconds
+                try:
+                    chore()
+                except Exception:
+                    log.exception("dispatcher %s: background chore %s failed", self.owner, chore)
 
     def wake(self) -> None:
         """Look for work now (call after writing events); otherwise the loop polls every dispatch_poll_seconds."""
@@ -468,6 +486,7 @@ class Dispatcher:
     def _loop(self) -> None:
         backoff = 0.0
         while not self._stopping.is_set():
+            self._run_chores()
             try:
                 busy = self._round()
                 backoff = 0.0

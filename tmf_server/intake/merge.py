@@ -4,11 +4,11 @@ links between parent and children are then made by the TMF656 ProblemGroup task,
 """
 from __future__ import annotations
 
-from tmf_server.intake.convert import SYSTEM_ORIGINATED, Conversion, worse
+from tmf_server.intake.conversion import SYSTEM_ORIGINATED, Conversion, worse
 from tmf_server.intake.priority import raise_only
+from tmf_server.problems.lifecycle import allows, is_open_status
 from tmf_server.problems.lookups import GROUPED_BY
 
-OPEN_EXCLUDED = ("closed", "cancelled", "rejected", "resolved")  # a report in these statuses is not open
 # The kinds of cause key ("alarm:ID", "resource:ID", "service:ID") and the list of a report that names the cause.
 CAUSE_PATHS = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}
 
@@ -31,7 +31,7 @@ class NoLongerOpen(Exception):
 
 
 def is_open(representation: dict) -> bool:
-    return representation.get("status") not in OPEN_EXCLUDED
+    return is_open_status(representation.get("status"))
 
 
 def is_parent(representation: dict) -> bool:
@@ -127,7 +127,8 @@ def append_notification(conversion: Conversion):
         if "affectedService" in representation:
             representation["affectedNumberOfServices"] = len(representation["affectedService"])
         _merge_symptom(representation, body.get("characteristic", []), conversion.direction)
-        _raise_priority(representation, body)
+        if conversion.severity_given:  # a change event without a severity says nothing about the impact
+            _raise_priority(representation, body)
 
     return change
 
@@ -139,6 +140,24 @@ def record_event(conversion: Conversion):
         if not is_open(representation):
             raise NoLongerOpen(representation["id"])
         _append(representation, "relatedEvent", conversion.body.get("relatedEvent"))
+
+    return change
+
+
+def finish_from_source(conversion: Conversion, finished: dict[str, str]):
+    """The change of a report whose source finished (a ticket resolved, closed or cancelled): the event becomes a
+    related event, and the report takes the source's final status where the lifecycle allows it from its own
+    (`finished[report id]` = the status it is left in)."""
+
+    def change(representation: dict) -> None:
+        if not is_open(representation):
+            raise NoLongerOpen(representation["id"])
+        _append(representation, "relatedEvent", conversion.body.get("relatedEvent"))
+        target = conversion.finish_status
+        if target and allows(representation["status"], target):
+            representation["status"] = target
+            representation["statusChangeReason"] = conversion.reason
+        finished[representation["id"]] = representation["status"]
 
     return change
 

@@ -19,7 +19,8 @@ import uuid
 import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from tmf_server.intake.merge import CAUSE_PATHS, OPEN_EXCLUDED, customers, is_parent
+from tmf_server.intake.merge import CAUSE_PATHS, customers, is_parent
+from tmf_server.problems.lifecycle import NOT_OPEN_STATUSES
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.query.filters import exact_string
 from tmf_server.store.database import duplicate_key_indexes
@@ -42,7 +43,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-OPEN = {"status": {"$nin": list(OPEN_EXCLUDED)}}
+OPEN = {"status": {"$nin": sorted(NOT_OPEN_STATUSES)}}
 # Candidates read per search: the open reports of one customer and metric, of one alarm or one cause.
 MAX_CANDIDATES = 1000
 
@@ -85,17 +86,31 @@ class IntakeRepository:
         if stored is None:  # deleted meanwhile: store again
             return self.store(record, lease_ms)
         if stored.get("outcome") != RECEIVED:
-            self.events.update_one({"_id": stored["_id"]}, {"$inc": {"duplicateCount": 1},
-                                                            "$set": {"lastDuplicateAt": record["receivedAt"]}})
-            return "done", stored
+            counted = self.events.find_one_and_update(
+                {"_id": stored["_id"]}, {"$inc": {"duplicateCount": 1}, "$set": {"lastDuplicateAt": record["receivedAt"]}},
+                return_document=pymongo.ReturnDocument.AFTER)
+            return "done", counted or stored
         if stored.get("_leaseUntil", 0) > now_ms():
             return "busy", stored
-        taken = self.events.update_one(
-            {"_id": stored["_id"], "_token": s(stored["_token"]), "outcome": s(RECEIVED)},
-            {"$set": {"_token": token, "_leaseUntil": now_ms() + lease_ms, "payload": record["payload"]}})
-        if taken.modified_count != 1:
+        taken = self.take_over(stored, lease_ms, {"payload": record["payload"]})
+        if taken is None:
             return self.store(record, lease_ms)  # someone else took it or finished it: look again
-        return "taken over", {**stored, "_token": token}
+        return "taken over", taken
+
+    def take_over(self, stored: dict, lease_ms: int, changes: dict | None = None) -> dict | None:
+        """Takes the processing lease of a record left `received` whose lease ran out; the record with the new
+        token, or None when another request or sweeper took it (or finished it) first."""
+        token = uuid.uuid4().hex
+        taken = self.events.update_one(
+            {"_id": stored["_id"], "_token": s(stored["_token"]), "outcome": s(RECEIVED),
+             "_leaseUntil": {"$lte": now_ms()}},
+            {"$set": {"_token": token, "_leaseUntil": now_ms() + lease_ms, **(changes or {})}})
+        return {**stored, **(changes or {}), "_token": token} if taken.modified_count == 1 else None
+
+    def left_received(self, limit: int) -> list[dict]:
+        """Records still `received` whose processing lease ran out (the request processing them died)."""
+        # "received" is no digit string: plain equality, served by the outcome index on both engines
+        return list(self.events.find({"outcome": RECEIVED, "_leaseUntil": {"$lte": now_ms()}}).limit(limit))
 
     def finish(self, record_id: str, token: str, outcome: dict) -> dict | None:
         """Records the outcome (only the holder of the processing lease can)."""

@@ -10,11 +10,13 @@ NON_BLANK, reported by the server: `x-reported-by-server`, so that the message b
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
 from tmf_server.errors import BadRequest
 from tmf_server.query.filters import canonical_datetime
@@ -85,15 +87,32 @@ class Measure(fields.Field):
         return measure(value)
 
 
+class RefId(fields.Field):
+    """The id of a reference inside a notification (party, entity, service, ...): a string, or an integer as
+    TMF642 v4 declares some ids (kept as text). A reference without a usable id is not read (and said so)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return Identifier()._deserialize(value, attr, data, **kwargs)
+
+
 class _Base(Schema):
     class Meta:
         unknown = EXCLUDE
 
 
+def _unwrap(data, wrapper: str):
+    """TMF v5 wraps a reference with its role: {role, partyOrPartyRole: {...}}, {role, entity: {...}},
+    {role, place: {...}}; read as the v4 flat reference with that role."""
+    if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
+        inner = data[wrapper]
+        return {**inner, "role": data.get("role") if data.get("role") is not None else inner.get("role")}
+    return data
+
+
 class EntityRef(_Base):
     """EntityRef (TMF688 source and reportingSystem) / ServiceRef / ProductRef: the reference attributes."""
 
-    id = Identifier(required=True)
+    id = RefId(required=True)
     href = fields.String()
     name = fields.String()
     role = fields.String()  # read from a source that is neither a product nor a service
@@ -101,66 +120,108 @@ class EntityRef(_Base):
 
 
 class RelatedEntity(EntityRef):
-    """TMF621 RelatedEntity, and the SLA of a TMF688 QoS degradation: an SLA reference may carry its tier."""
+    """TMF621 RelatedEntity (v4 flat; v5 {role, entity}), and the SLA of a TMF688 QoS degradation: an SLA
+    reference may carry its tier."""
 
     slaTier = fields.String()  # extension, read on an SLA reference only (docs/intake.md)
 
+    @pre_load
+    def unwrap(self, data, **kwargs):
+        return _unwrap(data, "entity")
+
 
 class Party(_Base):
-    """RelatedParty (TMF621, TMF688; TMF656 has the same attributes)."""
+    """RelatedParty (TMF621 v4, TMF688 v4; TMF656 has the same attributes) or RelatedPartyRefOrPartyRoleRef (v5)."""
 
-    id = Identifier(required=True)
+    id = RefId(required=True)
     href = fields.String()
     name = fields.String()
     role = fields.String()
     referredType = fields.String(data_key="@referredType")
+
+    @pre_load
+    def unwrap(self, data, **kwargs):
+        return _unwrap(data, "partyOrPartyRole")
 
 
 class SlaParty(_Base):
     """TMF623 v2 RelatedParty: href, role, name (no id: the id is the last segment of href unless `id` is sent)."""
 
-    id = Identifier()
+    id = RefId()
     href = fields.String()
     name = fields.String()
     role = fields.String()
     referredType = fields.String(data_key="@referredType")
+
+
+_TYPED_CHARACTERISTIC = re.compile(r"^(?P<kind>[A-Za-z]+?)(?P<array>Array)?Characteristic$")
 
 
 class Characteristic(_Base):
     name = fields.String(required=True)
     value = fields.Raw(required=True, allow_none=True)
     valueType = fields.String()
+    type = fields.String(data_key="@type")  # TMF v5: StringCharacteristic, NumberCharacteristic, ...
+
+    @post_load
+    def value_type(self, data, **kwargs):
+        """A v5 characteristic says its type in @type: it becomes the valueType when none is given."""
+        kind = _TYPED_CHARACTERISTIC.match(data.pop("type", "") or "")
+        if kind and not data.get("valueType") and kind["kind"] != "":
+            data["valueType"] = kind["kind"].lower() + ("Array" if kind["array"] else "")
+        return data
+
+
+class ExternalIdentifier(_Base):
+    """TMF621 v5 ExternalIdentifier."""
+
+    id = RefId(required=True)
+    owner = fields.String()
+    externalIdentifierType = fields.String()
 
 
 class Envelope(_Base):
-    """The TMF event envelope (TMF621/TMF642 XxxEvent, TMF688 Event)."""
+    """The TMF event envelope (TMF621/TMF642 XxxEvent, TMF688 Event v4 and v5)."""
 
     eventId = fields.String(required=True)
     eventType = fields.String(required=True)
     eventTime = DateTime()
-    timeOcurred = DateTime()  # the TMF spelling
+    timeOcurred = DateTime()  # the TMF v4 spelling
+    timeOccurred = DateTime()  # the TMF v5 spelling
     correlationId = fields.String()
     description = fields.String()
     title = fields.String()
+    type = fields.String(data_key="@type")  # TMF v5 events name their type
     relatedParty = fields.List(fields.Nested(Party))  # TMF688 Event
     reportingSystem = fields.Nested(EntityRef)  # TMF688 Event
-    source = fields.Nested(EntityRef)  # TMF688 Event: the source entity (here: the degraded product or service)
+    source = fields.Nested(EntityRef)  # TMF688 Event: a degraded product or service, or (v5) the emitting system
     analyticCharacteristic = fields.List(fields.Nested(Characteristic))  # TMF688 Event
 
 
-# TMF621 Trouble Ticket v4.0.0
+# TMF621 Trouble Ticket v4.0.0 and v5.0.1 (the resource TroubleTicket: only its id is needed)
+
+class SpecificationRef(_Base):
+    id = RefId()
+    name = fields.String()
+
 
 class TroubleTicket(_Base):
     id = Identifier(required=True)
     href = fields.String()
     name = fields.String()
-    description = fields.String(required=True)
-    severity = fields.String(required=True)
-    ticketType = fields.String(required=True)
+    description = fields.String()
+    severity = fields.String()
+    ticketType = fields.String()
+    type = fields.String()  # what older systems send instead of ticketType
+    category = fields.String()  # sent by some systems; read by the QoS relevance rule
     priority = fields.String()
     status = fields.String()
+    statusChangeReason = fields.String()
     creationDate = DateTime()
+    resolutionDate = DateTime()
     externalId = fields.String()
+    externalIdentifier = fields.List(fields.Nested(ExternalIdentifier))  # TMF621 v5
+    troubleTicketSpecification = fields.Nested(SpecificationRef)  # TMF621 v5
     relatedParty = fields.List(fields.Nested(Party))
     relatedEntity = fields.List(fields.Nested(RelatedEntity))
     troubleTicketCharacteristic = fields.List(fields.Nested(Characteristic))  # TMF621 v5 name
@@ -175,20 +236,22 @@ class TroubleTicketEvent(Envelope):
     event = fields.Nested(TroubleTicketPayload, required=True)
 
 
-# TMF642 Alarm v4.0.0
+# TMF642 Alarm v4.0.0 (and the v5 shapes: string ids, place as {role, place})
 
 class AlarmedObject(_Base):
-    id = Identifier(required=True)
+    id = RefId(required=True)
     href = fields.String()
+    referredType = fields.String(data_key="@referredType")
 
 
 class AffectedService(_Base):
-    id = Identifier(required=True)
+    id = RefId(required=True)
     href = fields.String()
+    name = fields.String()
 
 
 class ThresholdRef(_Base):
-    id = Identifier(required=True)
+    id = RefId(required=True)
     href = fields.String()
     name = fields.String()
 
@@ -203,23 +266,39 @@ class CrossedThresholdInformation(_Base):
     threshold = fields.Nested(ThresholdRef)
 
 
+class Place(_Base):
+    """TMF642 v4 RelatedPlaceRefOrValue {id, name, role, ...} or v5 {role, place: {...}}."""
+
+    id = RefId(required=True)
+    href = fields.String()
+    name = fields.String()
+    role = fields.String()
+    referredType = fields.String(data_key="@referredType")
+    type = fields.String(data_key="@type")
+
+    @pre_load
+    def unwrap(self, data, **kwargs):
+        return _unwrap(data, "place")
+
+
 class Alarm(_Base):
     id = Identifier(required=True)
     href = fields.String()
-    alarmType = fields.String(required=True)
-    perceivedSeverity = fields.String(required=True)
-    state = fields.String(required=True)
+    alarmType = fields.String()
+    perceivedSeverity = fields.String()
+    state = fields.String()
     probableCause = fields.String()
     specificProblem = fields.String()
     alarmDetails = fields.String()
-    alarmRaisedTime = DateTime(required=True)
+    alarmRaisedTime = DateTime()
     alarmClearedTime = DateTime()
-    sourceSystemId = fields.String(required=True)
+    sourceSystemId = fields.String()
     reportingSystemId = fields.String()
     alarmedObjectType = fields.String()
-    alarmedObject = fields.Nested(AlarmedObject, required=True)
+    alarmedObject = fields.Nested(AlarmedObject)
     affectedService = fields.List(fields.Nested(AffectedService))
     crossedThresholdInformation = fields.Nested(CrossedThresholdInformation)
+    place = fields.List(fields.Nested(Place))
 
 
 class AlarmPayload(_Base):
@@ -235,7 +314,7 @@ class AlarmEvent(Envelope):
 class SlaRef(_Base):
     href = fields.String()
     description = fields.String()
-    id = Identifier()  # extension: v2 SlaRef has href and description only
+    id = RefId()  # extension: v2 SlaRef has href and description only
     name = fields.String()  # extension
     slaTier = fields.String()  # extension
 
@@ -261,9 +340,9 @@ class Violation(_Base):
 class SlaViolation(_Base):
     id = Identifier(required=True)
     href = fields.String()
-    date = DateTime(required=True)
+    date = DateTime()
     sla = fields.Nested(SlaRef)
-    violation = fields.Nested(Violation, required=True)
+    violation = fields.Nested(Violation)
     relatedParty = fields.List(fields.Nested(SlaParty))
 
 
@@ -283,7 +362,7 @@ class QosDegradation(_Base):
     productOffering = fields.Nested(EntityRef)
     service = fields.Nested(EntityRef)
     sla = fields.Nested(RelatedEntity)
-    metric = fields.String(required=True)
+    metric = fields.String()
     observedValue = Measure()
     threshold = Measure()
     unit = fields.String()
@@ -309,24 +388,104 @@ SCHEMAS: dict[str, type[Schema]] = {
     "slaViolation": SlaViolationEvent,
     "event": GenericEvent,
 }
+# The resource object each listener's `event` carries: without it, or without its id (where it has one), a
+# notification cannot be understood.
+RESOURCES = {"troubleTicket": "troubleTicket", "alarm": "alarm", "slaViolation": "slaViolation",
+             "event": "qosDegradation"}
 
 
-def _flatten(messages, prefix: str = "") -> list[str]:
+@dataclass
+class Notice:
+    """A notification read: the typed values, and what could not be read (each "path: why")."""
+
+    values: dict
+    unread: list[str]
+    shape: str = "v4"  # "v5" when the notification has a TMF v5 shape (shape_of)
+
+
+def _core(source: str, path: tuple) -> bool:
+    """Whether an error at `path` leaves the notification impossible to understand (docs/intake.md): the envelope's
+    eventId and eventType, the resource object and its id."""
+    resource = RESOURCES[source]
+    return path in {("eventId",), ("eventType",), ("event",), ("event", resource), ("event", resource, "id")} \
+        or path[:1] == ("_schema",)
+
+
+def _paths(messages, prefix: tuple = ()) -> list[tuple[tuple, str]]:
     if isinstance(messages, dict):
-        out = []
-        for key, value in messages.items():
-            path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
-            out.extend(_flatten(value, path))
-        return out
+        return [found for key, value in messages.items() for found in _paths(value, prefix + (key,))]
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return [f"{prefix}: {' '.join(messages)}"]
-    return [f"{prefix}: {messages}"]
+        return [(prefix, " ".join(messages))]
+    return [(prefix, str(messages))]
 
 
-def load(source: str, payload: dict) -> dict:
-    """The typed notice of one source, or a 400 naming every wrong attribute by its path in the payload."""
-    try:
-        return SCHEMAS[source]().load(payload)
-    except ValidationError as error:
-        raise BadRequest("Invalid notification: " + "; ".join(sorted(_flatten(error.messages))),
-                         code="invalidNotification") from None
+def _text(path: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+
+
+def _prune(payload, path: tuple) -> None:
+    """Removes what `path` names from `payload`; a reference whose id is unusable goes as a whole."""
+    while len(path) > 1 and path[-1] in ("id", "_schema"):
+        path = path[:-1]
+    node = payload
+    for key in path[:-1]:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+    elif isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node):
+        node[path[-1]] = None  # removed after every path of this list is pruned (indexes stay valid)
+
+
+def _drop_removed(value):
+    if isinstance(value, dict):
+        return {k: _drop_removed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_drop_removed(v) for v in value if v is not None]
+    return value
+
+
+_V5_WRAPPERS = {"relatedParty": "partyOrPartyRole", "relatedEntity": "entity", "place": "place"}
+
+
+def shape_of(source: str, payload: dict) -> str:
+    """"v5" when the notification has a shape only TMF v5 has: a TMF688 v5 Event (`@type`, `timeOccurred`), a
+    resource with `externalIdentifier[]`, or references wrapped with their role ({role, partyOrPartyRole},
+    {role, entity}, {role, place}); else "v4"."""
+    if "timeOccurred" in payload or "@type" in payload:
+        return "v5"
+    resource = (payload.get("event") or {}).get(RESOURCES[source])
+    if not isinstance(resource, dict):
+        return "v4"
+    if isinstance(resource.get("externalIdentifier"), list):
+        return "v5"
+    for name, wrapper in _V5_WRAPPERS.items():
+        entries = resource.get(name)
+        if isinstance(entries, list) and any(isinstance(e, dict) and isinstance(e.get(wrapper), dict) for e in entries):
+            return "v5"
+    return "v4"
+
+
+def load(source: str, payload: dict) -> Notice:
+    """The typed notice of one source. What cannot be understood (no eventId, eventType, resource object or
+    resource id) is a 400 naming every such problem; any other attribute that cannot be read is left out of the
+    reading and named in `unread` (the stored record keeps the payload as received)."""
+    schema = SCHEMAS[source]()
+    unread: list[str] = []
+    data = payload
+    for _attempt in range(4):
+        try:
+            return Notice(schema.load(data), unread, shape_of(source, payload))
+        except ValidationError as error:
+            problems = _paths(error.messages)
+        core = [f"{_text(path)}: {message}" for path, message in problems if _core(source, path)]
+        if core:
+            raise BadRequest("Invalid notification: " + "; ".join(sorted(core)), code="invalidNotification")
+        data = copy.deepcopy(data) if data is payload else data
+        for path, message in problems:
+            unread.append(f"{_text(path)}: {message}")
+            _prune(data, path)
+        data = _drop_removed(data)
+    raise BadRequest("Invalid notification: " + "; ".join(unread), code="invalidNotification")

@@ -1,6 +1,7 @@
-"""Intake of QoS degradation notifications (eTOM 1.3.8.4): validate, store first, convert, then create, append,
-clear or group ServiceProblems, every write through ServiceProblemService (so its events are emitted by the one
-path). docs/intake.md describes the behaviour.
+"""Intake of QoS degradation notifications (eTOM 1.3.8.4): read, store first, then convert, and create, append to,
+clear, finish or group ServiceProblems, every write through ServiceProblemService (so its events are emitted by
+the one path). A record a crash left `received` is finished by `sweep`, which the server's background loop calls.
+docs/intake.md describes the behaviour.
 """
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from urllib.parse import quote
 
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.intake import schemas
-from tmf_server.intake.convert import CLEARED, REJECTED, Context, Conversion, convert
-from tmf_server.intake.merge import (NoLongerOpen, adopt_children, append_notification, customers, is_open, is_parent,
-                                     parent_body, problem_ref, record_event, shares_cause)
+from tmf_server.intake.conversion import CLEARED, REJECTED, UPDATE, Context, Conversion
+from tmf_server.intake.merge import (NoLongerOpen, adopt_children, append_notification, customers, finish_from_source,
+                                     is_open, is_parent, parent_body, problem_ref, record_event, shares_cause)
 from tmf_server.intake.priority import PriorityRule
+from tmf_server.intake.relevance import TicketRelevance
 from tmf_server.intake.repository import IntakeRepository
+from tmf_server.intake.sources import Rules, convert
 from tmf_server.problems.rules import check_keys
 from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.problems.tasks import ProblemTasks
@@ -21,13 +24,13 @@ from tmf_server.validation import component_validator, first_error
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("troubleTicket", "alarm", "slaViolation", "event")
-LEASE_MS = 30_000  # how long a request may process one received event before a redelivery may take it over
+LEASE_SECONDS = 30.0  # how long a request may process one received event before a redelivery may take it over
 LOCK_WAIT_SECONDS = 10.0  # how long a request waits for another one processing the same customer/subject/cause
 RETRY_AFTER = "1"
+SWEEP_BATCH = 20  # records a sweep finishes at most (the next sweep takes the rest)
 
 _SHOWN = ("source", "sourceEventId", "eventType", "receivedAt", "outcome", "reason", "serviceProblem",
-          "parentProblem", "duplicateCount", "lastDuplicateAt", "completedAt")
+          "parentProblem", "duplicateCount", "lastDuplicateAt", "completedAt", "shape")
 
 
 def record_representation(document: dict, record_base: str, *, duplicate: bool = False,
@@ -55,35 +58,48 @@ class IntakeService:
         self.tasks = ProblemTasks(problems)
         self.settings = settings
         self.rule = PriorityRule.from_settings(settings)
+        self.rules = Rules(TicketRelevance.from_settings(settings))
+        self.lease_ms = int(1000 * (getattr(settings, "intake_lease_seconds", None) or LEASE_SECONDS))
         self.clock = clock
         self._create_validator = component_validator(spec, "ServiceProblem_Create")
 
-    # -- the one entry point -------------------------------------------------------------------------------
+    # -- the entry points ----------------------------------------------------------------------------------
 
     def receive(self, source: str, payload: dict, *, api_base: str, record_base: str,
                 correlation_id: str | None = None) -> tuple[dict, int]:
         """Returns (IntakeRecord, HTTP status): 201 when a new report was created, 200 otherwise."""
-        check_keys(payload)  # names MongoDB would read as operators or paths: 400, nothing stored
-        notice = schemas.load(source, payload)
-        record_id = f"{source}:{notice['eventId']}"
-        received_at = self.clock()
-        ctx = Context(received_at, f"{record_base}/{quote(record_id, safe='')}", self.rule)
-        conversion = convert(source, notice, ctx)
-        if conversion.body:
-            self._check_body(conversion.body)  # an event that cannot become a valid report is a 400, nothing stored
-        state, stored = self.repository.store({
-            "_id": record_id, "source": source, "sourceEventId": notice["eventId"],
-            "eventType": notice["eventType"], "receivedAt": received_at, "payload": payload,
-        }, LEASE_MS)
+        state, stored, notice = self.admit(source, payload, api_base=api_base, record_base=record_base,
+                                           correlation_id=correlation_id)
         if state == "done":
             return record_representation(stored, record_base, duplicate=True), 200
+        return self.complete(stored, notice)
+
+    def admit(self, source: str, payload: dict, *, api_base: str, record_base: str,
+              correlation_id: str | None = None) -> tuple[str, dict, schemas.Notice]:
+        """Reads the notification (a 400 naming every problem when it cannot be understood, nothing stored) and
+        stores it first. Returns (state, stored record, notice): "new" or "taken over" (this request holds the
+        processing lease: `complete` it), or "done" (a redelivery of an event already processed)."""
+        check_keys(payload)  # names MongoDB would read as operators or paths: 400, nothing stored
+        notice = schemas.load(source, payload)
+        event_id = notice.values["eventId"]
+        record_id = f"{source}:{event_id}"
+        state, stored = self.repository.store({
+            "_id": record_id, "source": source, "sourceEventId": event_id, "eventType": notice.values["eventType"],
+            "receivedAt": self.clock(), "shape": notice.shape, "payload": payload,
+            # what processing needs again if a sweep finishes the record after a crash
+            "_apiBase": api_base, "_recordBase": record_base,
+            "_correlationId": correlation_id or notice.values.get("correlationId") or record_id,
+        }, self.lease_ms)
         if state == "busy":
-            raise Conflict(f"Event '{notice['eventId']}' from {source} is being processed by another request; "
+            raise Conflict(f"Event '{event_id}' from {source} is being processed by another request; "
                            f"retry shortly.", code="intakeInProgress", headers={"Retry-After": RETRY_AFTER})
-        correlation = correlation_id or notice.get("correlationId") or record_id
-        token = stored["_token"]
+        return state, stored, notice
+
+    def complete(self, stored: dict, notice: schemas.Notice | None = None) -> tuple[dict, int]:
+        """Converts and processes a stored record whose lease this caller holds, and records the outcome."""
+        record_id, token, record_base = stored["_id"], stored["_token"], stored["_recordBase"]
         try:
-            outcome = self._process(conversion, api_base, correlation)
+            outcome = self._outcome(stored, notice)
         except ApiError as error:
             if error.status in (409, 412, 503):  # transient: let a redelivery try again at once
                 self.repository.abandon(record_id, token)
@@ -97,6 +113,21 @@ class IntakeService:
         final = self.repository.finish(record_id, token, outcome)
         return record_representation(final, record_base), 201 if outcome["outcome"] == "created" else 200
 
+    def sweep(self, limit: int = SWEEP_BATCH) -> int:
+        """Finishes records left `received` by a request that died between storing and finishing (their lease ran
+        out and no redelivery came): each is taken over and processed as a redelivery would. Returns how many."""
+        finished = 0
+        for left in self.repository.left_received(limit):
+            taken = self.repository.take_over(left, self.lease_ms)
+            if taken is None:
+                continue  # a redelivery or another sweeper took it
+            try:
+                self.complete(taken)
+                finished += 1
+            except Exception as exc:  # given back (abandoned): the next sweep tries again
+                log.warning("intake %s: left received, not finished by the sweep: %s", left["_id"], exc)
+        return finished
+
     def get(self, record_id: str) -> dict | None:
         return self.repository.get(record_id)
 
@@ -108,10 +139,19 @@ class IntakeService:
 
     # -- processing ----------------------------------------------------------------------------------------
 
+    def _outcome(self, stored: dict, notice: schemas.Notice | None) -> dict:
+        notice = notice or schemas.load(stored["source"], stored["payload"])
+        ctx = Context(stored["receivedAt"], f"{stored['_recordBase']}/{quote(stored['_id'], safe='')}", self.rule)
+        conversion = convert(stored["source"], notice, ctx, self.rules)
+        outcome = self._process(conversion, stored["_apiBase"], stored["_correlationId"])
+        if notice.unread:
+            outcome["reason"] = f"{outcome.get('reason') or outcome['outcome']}; not read: " + "; ".join(notice.unread)
+        return outcome
+
     def _process(self, conversion: Conversion, api_base: str, correlation: str) -> dict:
         if conversion.kind == REJECTED:
             return {"outcome": "rejected", "reason": conversion.reason}
-        if conversion.kind == CLEARED:
+        if conversion.kind == CLEARED and not conversion.finish_status:
             return self._clear(conversion, correlation)
         keys = [f"cause:{k}" for k in conversion.group_keys]
         if conversion.correlatable:
@@ -119,11 +159,13 @@ class IntakeService:
                      for kind, value in conversion.subjects]
         if conversion.ticket_id:
             keys.append(f"ticket:{conversion.ticket_id}")
-        owner = self.repository.lock(keys, LEASE_MS, LOCK_WAIT_SECONDS)
+        owner = self.repository.lock(keys, self.lease_ms, LOCK_WAIT_SECONDS)
         if owner is None:
             raise Conflict("Another notification about the same customer, service or cause is being processed; "
                            "retry shortly.", code="intakeBusy", headers={"Retry-After": RETRY_AFTER})
         try:
+            if conversion.kind == CLEARED:
+                return self._finish(conversion, correlation)
             return self._degradation(conversion, api_base, correlation)
         finally:
             self.repository.unlock(keys, owner)
@@ -131,17 +173,21 @@ class IntakeService:
     def _tracking(self, conversion: Conversion, what: str) -> str:
         return f"intake: {what} {conversion.event_type} {conversion.event_id} ({conversion.source})"
 
-    def _degradation(self, conversion: Conversion, api_base: str, correlation: str) -> dict:
-        target = None
+    def _report_of_source(self, conversion: Conversion) -> dict | None:
+        """The open report made from the same source resource: the ticket's, or the alarm's one open report
+        (not a parent) of this customer or of no customer yet (it supplies it)."""
         if conversion.ticket_id:
-            target = self.repository.open_report_of_ticket(conversion.ticket_id)
-        if target is None and conversion.correlatable:
-            target = self.repository.open_report(conversion.customer, conversion.subjects, conversion.metric)
-        if target is None and conversion.alarm_id is not None:
-            # The same alarm again: its one open report of this customer, or of no customer yet (it supplies it).
+            return self.repository.open_report_of_ticket(conversion.ticket_id)
+        if conversion.alarm_id is not None:
             candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id)
                           if not is_parent(r) and _customer_of(r) in (None, conversion.customer)]
-            target = candidates[0] if len(candidates) == 1 else None
+            return candidates[0] if len(candidates) == 1 else None
+        return None
+
+    def _degradation(self, conversion: Conversion, api_base: str, correlation: str) -> dict:
+        target = self._report_of_source(conversion)
+        if target is None and conversion.correlatable and conversion.kind != UPDATE:
+            target = self.repository.open_report(conversion.customer, conversion.subjects, conversion.metric)
         problem, outcome = None, "created"
         if target is not None:
             try:
@@ -151,7 +197,13 @@ class IntakeService:
                 outcome = "merged"
             except (NoLongerOpen, NotFound):  # closed or deleted since it was found: a new report
                 problem = None
+        if problem is None and conversion.kind == UPDATE:
+            source_id = conversion.ticket_id or conversion.alarm_id
+            return {"outcome": "ignored",
+                    "reason": f"no open report made from {conversion.source} {source_id}: a change event updates "
+                              f"the report of its source resource and never opens one"}
         if problem is None:
+            self._check_body(conversion.body)  # a safeguard: a report the document would refuse is not written
             problem = self.problems.create(conversion.body, api_base + "/serviceProblem",
                                            correlation_id=correlation).representation
         reason = (f"appended to open report {problem['id']}" if outcome == "merged" else
@@ -163,6 +215,28 @@ class IntakeService:
             result["parentProblem"] = problem_ref(parent)
             result["reason"] += f"; grouped under parent {parent['id']}"
         return result
+
+    def _finish(self, conversion: Conversion, correlation: str) -> dict:
+        """A source resource that arrives finished (a ticket resolved, closed or cancelled): no new report; the
+        open report made from it takes the source's status where the lifecycle allows (else a tracking record)."""
+        report = self._report_of_source(conversion)
+        if report is None:
+            return {"outcome": "cleared", "reason": f"{conversion.reason}: no open report, none opened"}
+        finished: dict[str, str] = {}
+        try:
+            problem = self.problems.update(report["id"], finish_from_source(conversion, finished),
+                                           correlation_id=correlation,
+                                           tracking=self._tracking(conversion, conversion.reason + ":")).representation
+        except (NoLongerOpen, NotFound):
+            return {"outcome": "cleared", "reason": f"{conversion.reason}: no open report, none opened"}
+        status = finished.get(problem["id"], problem["status"])
+        if status == conversion.finish_status:
+            what = f"report {problem['id']} {status}"
+        else:
+            what = (f"report {problem['id']} left in status {status} (the lifecycle does not allow "
+                    f"{conversion.finish_status} from it); tracking record added")
+        return {"outcome": "cleared", "reason": f"{conversion.reason}: {what}", "serviceProblem": problem_ref(problem),
+                "_problemId": problem["id"]}
 
     def _clear(self, conversion: Conversion, correlation: str) -> dict:
         if conversion.alarm_id is not None:
@@ -220,8 +294,6 @@ class IntakeService:
             self._check_body(body)
             parent = self.problems.create(body, api_base + "/serviceProblem", correlation_id=correlation).representation
         # The links on both sides (parentProblem of each child, underlyingProblem of the parent): the TMF656 task.
-        self.tasks.group({"parentProblem": {"id": parent["id"], "href": parent["href"]},
-                          "childProblem": [{"id": c["id"], "href": c["href"]} for c in children]},
-                         api_base, correlation)
+        self.tasks.group_under(parent["id"], [c["id"] for c in children], correlation)
         return parent
 

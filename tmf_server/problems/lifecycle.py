@@ -19,6 +19,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 FINAL_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+# An open report is one still being worked on: not final, and not resolved (a resolved report waits for its
+# originator to close or reopen it). The intake appends to, clears and groups open reports only.
+NOT_OPEN_STATUSES = FINAL_STATUSES | {"resolved"}
+
+
+def is_open_status(status: str | None) -> bool:
+    return status not in NOT_OPEN_STATUSES
+
+
+def allows(current: str, target: str) -> bool:
+    """Whether the lifecycle allows `current` -> `target` (the same status is no change, and allowed)."""
+    return current == target or target in TRANSITIONS.get(current, ())
 
 
 def check_initial(status: str | None) -> str:

@@ -173,8 +173,21 @@ class ProblemTasks:
                                  target="pending", output="unackProblem", verb="unacknowledged", idempotent=False)
 
     def group(self, body: dict, href_base: str, correlation_id: str | None = None) -> dict:
+        task_id, parent_id, child_ids, found = self._start_link_task(GROUP, body)
+        self._group(task_id, parent_id, child_ids, found, correlation_id)
+        return self._answer(GROUP, task_id, body, href_base)
+
+    def group_under(self, parent_id: str, child_ids: list[str], correlation_id: str | None = None) -> str:
+        """The domain call of the ProblemGroup task (for the server's own grouping, e.g. the intake's): the same
+        checks and all-or-nothing writes, without a request body. Returns the task's id."""
+        task_id = str(uuid.uuid4())
+        child_ids = _unique(child_ids)
+        self._group(task_id, parent_id, child_ids, self._read_all([parent_id, *child_ids]), correlation_id)
+        return task_id
+
+    def _group(self, task_id: str, parent_id: str, child_ids: list[str], found: dict[str, dict],
+               correlation_id: str | None) -> None:
         task = GROUP
-        task_id, parent_id, child_ids, found = self._start_link_task(task, body)
         parent = found[parent_id]
         children = [found[c] for c in child_ids]
 
@@ -230,7 +243,6 @@ class ProblemTasks:
 
         writer.write(parent_id, ("underlyingProblem",), link_parent,
                      tracking=f"underlying problems grouped under it: {', '.join(child_ids)} ({task} {task_id})")
-        return self._answer(task, task_id, body, href_base)
 
     def ungroup(self, body: dict, href_base: str, correlation_id: str | None = None) -> dict:
         task = UNGROUP
