@@ -477,7 +477,7 @@ def load(source: str, payload: dict) -> Notice:
     data = payload
     for _attempt in range(4):
         try:
-            return Notice(schema.load(data), unread, shape_of(source, payload))
+            return Notice(schema.load(data), sorted(unread), shape_of(source, payload))
         except ValidationError as error:
             problems = _paths(error.messages)
         core = [f"{_text(path)}: {message}" for path, message in problems if _core(source, path)]
