@@ -56,6 +56,7 @@ class Conversion:
     severity_given: bool = True  # False: the priority in the body is the default's, it never raises a report's
     finish_status: str | None = None  # CLEARED by the source's status: "resolved" or "cancelled" where allowed
     shape: str = "v4"  # "v5" when told apart by shape (docs/intake.md)
+    not_qos: str | None = None  # a finished source that is no QoS degradation either: why (when no report has it)
 
     @property
     def correlatable(self) -> bool:

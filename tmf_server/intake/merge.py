@@ -18,7 +18,7 @@ _APPENDED = {
     "troubleTicket": ("id",),
     "underlyingAlarm": ("id",),
     "slaViolation": ("id",),
-    "externalIdentifier": ("id", "owner", "externalIdentifierType"),
+    "externalIdentifier": ("id", "externalIdentifierType"),  # the same ticket or alarm, whoever relayed it
     "affectedService": ("id",),
     "affectedResource": ("id",),
     "relatedEntity": ("id", "@referredType"),

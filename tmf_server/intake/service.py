@@ -175,12 +175,13 @@ class IntakeService:
 
     def _report_of_source(self, conversion: Conversion) -> dict | None:
         """The open report made from the same source resource: the ticket's, or the alarm's one open report
-        (not a parent) of this customer or of no customer yet (it supplies it)."""
+        (not a parent) of this customer or of no customer yet (it supplies it); a notification naming no customer
+        takes the alarm's report when there is exactly one."""
         if conversion.ticket_id:
             return self.repository.open_report_of_ticket(conversion.ticket_id)
         if conversion.alarm_id is not None:
-            candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id)
-                          if not is_parent(r) and _customer_of(r) in (None, conversion.customer)]
+            candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id) if not is_parent(r)
+                          and (conversion.customer is None or _customer_of(r) in (None, conversion.customer))]
             return candidates[0] if len(candidates) == 1 else None
         return None
 
@@ -220,6 +221,8 @@ class IntakeService:
         """A source resource that arrives finished (a ticket resolved, closed or cancelled): no new report; the
         open report made from it takes the source's status where the lifecycle allows (else a tracking record)."""
         report = self._report_of_source(conversion)
+        if report is None and conversion.not_qos:
+            return {"outcome": "rejected", "reason": f"{conversion.not_qos} ({conversion.reason})"}
         if report is None:
             return {"outcome": "cleared", "reason": f"{conversion.reason}: no open report, none opened"}
         finished: dict[str, str] = {}

@@ -24,8 +24,9 @@ def is_qos_alarm(alarm: dict) -> bool:
 
 
 def alarm_cleared(alarm: dict) -> bool:
-    """TMF642: a cleared alarm has state `cleared`; its perceivedSeverity is then set to `cleared` too."""
-    return squash(alarm.get("state")) == "cleared" or squash(alarm.get("perceivedSeverity")) == "cleared"
+    """TMF642: a cleared alarm has state `cleared`; its perceivedSeverity is then set to `cleared` too (some emitters
+    write CLEAR)."""
+    return squash(alarm.get("state")) == "cleared" or squash(alarm.get("perceivedSeverity")) in ("cleared", "clear")
 
 
 def _not_qos(alarm: dict) -> str:
@@ -39,7 +40,8 @@ def convert(notice: Notice, ctx: Context, rules: Rules) -> Conversion:
     alarm = values["event"]["alarm"]
     cleared = alarm_cleared(alarm)
     kind = CLEARED if cleared else (DEGRADATION if values["eventType"] == CREATE else UPDATE)
-    if not is_qos_alarm(alarm) and not (cleared and not alarm.get("alarmType")):  # a clearing may name no type
+    # A change or a clearing may carry only what changed: without an alarmType it is matched to its alarm's report.
+    if not is_qos_alarm(alarm) and (kind == DEGRADATION or alarm.get("alarmType")):
         return Conversion(NAME, values["eventId"], values["eventType"], REJECTED, reason=_not_qos(alarm),
                           alarm_id=alarm["id"], shape=notice.shape)
     crossed = alarm.get("crossedThresholdInformation") or {}

@@ -40,8 +40,8 @@ def convert(notice: Notice, ctx: Context, rules: Rules) -> Conversion:
     if values["eventType"] == RESOLVED_EVENT:
         status = status or "resolved"
     kind = CLEARED if status else (DEGRADATION if values["eventType"] == CREATE else UPDATE)
+    refused = rules.ticket_relevance.not_qos(ticket, chars) if kind != UPDATE else None
     if kind == DEGRADATION:
-        refused = rules.ticket_relevance.not_qos(ticket, chars)
         if refused:
             return Conversion(NAME, values["eventId"], values["eventType"], REJECTED, reason=refused,
                               ticket_id=ticket["id"], shape=notice.shape)
@@ -77,6 +77,7 @@ def convert(notice: Notice, ctx: Context, rules: Rules) -> Conversion:
         extra_characteristics=[c for c in own if c["name"] not in SYMPTOM],
         ticket_id=ticket["id"], finish_status=status, shape=notice.shape)
     conversion = assemble(NAME, values, ctx, draft)
+    conversion.not_qos = refused
     if status:
         conversion.reason = f"trouble ticket {ticket['id']} {squash(ticket.get('status')) or status} at its source"
     return conversion
