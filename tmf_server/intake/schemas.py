@@ -423,9 +423,13 @@ def _text(path: tuple) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
 
 
-def _prune(payload, path: tuple) -> None:
-    """Removes what `path` names from `payload`; a reference whose id is unusable goes as a whole."""
-    while len(path) > 1 and path[-1] in ("id", "_schema"):
+def _prune(payload, path: tuple, message: str) -> None:
+    """Removes what `path` names from `payload`: an element of a list (a reference, a characteristic) as a whole; an
+    object whose id is unusable or that lacks a required attribute as a whole; else the attribute."""
+    indexes = [i for i, key in enumerate(path) if isinstance(key, int)]
+    if indexes:
+        path = path[:indexes[-1] + 1]
+    elif len(path) > 1 and (path[-1] in ("id", "_schema") or message.startswith("Missing data")):
         path = path[:-1]
     node = payload
     for key in path[:-1]:
@@ -475,9 +479,9 @@ def load(source: str, payload: dict) -> Notice:
     schema = SCHEMAS[source]()
     unread: list[str] = []
     data = payload
-    for _attempt in range(4):
+    for _attempt in range(8):  # each round removes every attribute the previous one could not read
         try:
-            return Notice(schema.load(data), sorted(unread), shape_of(source, payload))
+            return Notice(schema.load(data), sorted(set(unread)), shape_of(source, payload))
         except ValidationError as error:
             problems = _paths(error.messages)
         core = [f"{_text(path)}: {message}" for path, message in problems if _core(source, path)]
@@ -486,6 +490,6 @@ def load(source: str, payload: dict) -> Notice:
         data = copy.deepcopy(data) if data is payload else data
         for path, message in problems:
             unread.append(f"{_text(path)}: {message}")
-            _prune(data, path)
+            _prune(data, path, message)
         data = _drop_removed(data)
     raise BadRequest("Invalid notification: " + "; ".join(unread), code="invalidNotification")
