@@ -130,14 +130,8 @@ class RelatedEntity(EntityRef):
         return _unwrap(data, "entity")
 
 
-class Party(_Base):
+class Party(EntityRef):
     """RelatedParty (TMF621 v4, TMF688 v4; TMF656 has the same attributes) or RelatedPartyRefOrPartyRoleRef (v5)."""
-
-    id = RefId(required=True)
-    href = fields.String()
-    name = fields.String()
-    role = fields.String()
-    referredType = fields.String(data_key="@referredType")
 
     @pre_load
     def unwrap(self, data, **kwargs):
@@ -266,14 +260,9 @@ class CrossedThresholdInformation(_Base):
     threshold = fields.Nested(ThresholdRef)
 
 
-class Place(_Base):
+class Place(EntityRef):
     """TMF642 v4 RelatedPlaceRefOrValue {id, name, role, ...} or v5 {role, place: {...}}."""
 
-    id = RefId(required=True)
-    href = fields.String()
-    name = fields.String()
-    role = fields.String()
-    referredType = fields.String(data_key="@referredType")
     type = fields.String(data_key="@type")
 
     @pre_load
