@@ -377,6 +377,9 @@ SCHEMAS: dict[str, type[Schema]] = {
     "slaViolation": SlaViolationEvent,
     "event": GenericEvent,
 }
+# One instance each, reused: a marshmallow schema holds no state between loads, and building one (with its nested
+# schemas) costs more than reading a notification.
+LOADERS: dict[str, Schema] = {source: schema() for source, schema in SCHEMAS.items()}
 # The resource object each listener's `event` carries: without it, or without its id (where it has one), a
 # notification cannot be understood.
 RESOURCES = {"troubleTicket": "troubleTicket", "alarm": "alarm", "slaViolation": "slaViolation",
@@ -465,7 +468,7 @@ def load(source: str, payload: dict) -> Notice:
     """The typed notice of one source. What cannot be understood (no eventId, eventType, resource object or
     resource id) is a 400 naming every such problem; any other attribute that cannot be read is left out of the
     reading and named in `unread` (the stored record keeps the payload as received)."""
-    schema = SCHEMAS[source]()
+    schema = LOADERS[source]
     unread: list[str] = []
     data = payload
     for _attempt in range(8):  # each round removes every attribute the previous one could not read
