@@ -24,6 +24,7 @@ from tmf_server.intake.conversion import (
     Context,
     worse,
 )
+from tmf_server.intake.relevance import TicketRelevance, parse_words
 from tmf_server.intake.sources import convert
 from tmf_server.intake.merge import (
     GROUPED_BY,
@@ -413,3 +414,74 @@ def test_worse_compares_in_the_threshold_direction_only_numbers():
     assert worse("up", 30, 20) and not worse("up", 10, 20)
     assert not worse(None, 30, 20) and not worse("up", "high", 20)
     assert worse("up", 5, None)
+
+
+# -- what real systems send (docs/intake.md): relevance, shapes, systems -----------------------------------------
+
+def test_the_qos_rule_of_tickets_reads_symptoms_and_words_not_free_text():
+    rule = TicketRelevance()
+    assert rule.not_qos({"ticketType": "Bill Dispute", "description": "the film kept buffering"}, {}) is not None
+    assert rule.not_qos({"ticketType": "Bill Dispute"}, {"metric": "latency"}) is None
+    assert rule.not_qos({"type": "Service Degradation"}, {}) is None
+    assert rule.not_qos({"ticketType": "complaint", "name": "Slow internet"}, {}) is None
+    assert rule.not_qos({"troubleTicketCharacteristic": [{"name": "packetLoss", "value": 3}]}, {}) is None
+    assert rule.not_qos({"ticketType": "Slowly resolved fault"}, {}) is not None  # whole words only
+    configured = TicketRelevance(parse_words("fault, outage"))
+    assert configured.not_qos({"ticketType": "Fault"}, {}) is None
+    assert configured.not_qos({"ticketType": "Slow"}, {}) is not None
+    with pytest.raises(ValueError):
+        parse_words(" , ")
+
+
+def test_a_ticket_rejected_by_the_rule_names_its_type():
+    event = ticket_event(customer_id="C1", product_id="P1", characteristics=[])
+    event["event"]["troubleTicket"].update(ticketType="Address Change", name="Moving house")
+    c = run("troubleTicket", event)
+    assert c.kind == REJECTED and "ticketType 'Address Change'" in c.reason
+
+
+@pytest.mark.parametrize("change,shape", [
+    ({}, "v4"), ({"timeOccurred": "2026-11-21T08:00:00Z"}, "v5"), ({"@type": "TroubleTicketCreateEvent"}, "v5"),
+])
+def test_the_shape_is_told_from_the_envelope(change, shape):
+    event = {**ticket_event(customer_id="C1", product_id="P1"), **change}
+    assert run("troubleTicket", event).shape == shape
+
+
+def test_v5_references_are_read_as_the_v4_ones_with_their_role():
+    event = ticket_event(customer_id=None, product_id=None)
+    ticket = event["event"]["troubleTicket"]
+    ticket["relatedParty"] = [{"role": "customer", "partyOrPartyRole": {"id": "C9", "@referredType": "Customer"}}]
+    ticket["relatedEntity"] = [{"role": "impactedProduct", "entity": {"id": "P9", "@referredType": "Product"}}]
+    ticket["externalIdentifier"] = [{"id": "INC-1", "owner": "Desk", "externalIdentifierType": "Incident"}]
+    c = run("troubleTicket", event)
+    assert c.shape == "v5" and c.customer == "C9" and c.subjects == [("product", "P9")]
+    assert c.body["relatedParty"] == [{"id": "C9", "role": "customer", "@referredType": "Customer"}]
+    assert {"id": "INC-1", "owner": "Desk", "externalIdentifierType": "Incident"} in c.body["externalIdentifier"]
+
+
+def test_an_envelope_source_naming_an_application_is_the_originating_system_not_an_entity():
+    event = ticket_event(customer_id="C1", product_id="P1")
+    event["source"] = {"id": "705", "name": "APP-317", "@referredType": "LogicalResource"}
+    c = run("troubleTicket", event)
+    assert c.body["originatingSystem"] == "APP-317"
+    assert [e["@referredType"] for e in c.body["relatedEntity"]] == ["Product"]
+    event["reportingSystem"] = {"id": "759", "name": "APP-745"}
+    assert run("troubleTicket", event).body["originatingSystem"] == "APP-745"
+
+
+def test_a_finished_ticket_asks_for_no_report():
+    for status, target in (("Resolved", "resolved"), ("closed", "resolved"), ("CANCELLED", "cancelled")):
+        event = ticket_event(customer_id="C1", product_id="P1")
+        event["event"]["troubleTicket"]["status"] = status
+        c = run("troubleTicket", event)
+        assert c.kind == CLEARED and c.finish_status == target and c.not_qos is None
+
+
+def test_hrefs_that_are_no_uri_stay_out_of_the_report():
+    event = alarm_event(alarm_id="7", customer_id="C", service_id="S")
+    event["event"]["alarm"]["href"] = "alarm/7"
+    event["event"]["alarm"]["alarmedObject"]["href"] = " https://oss.example.com/olt/1"
+    c = run("alarm", event)
+    assert c.body["underlyingAlarm"] == [{"id": "7", "@referredType": "Alarm"}]
+    assert c.body["affectedResource"][0]["href"] == "https://oss.example.com/olt/1"

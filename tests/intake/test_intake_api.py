@@ -451,8 +451,10 @@ def test_records_are_listed_newest_first_with_paging_and_unknown_methods_are_405
 
 
 def test_the_priority_matrix_and_default_tier_are_configured_by_the_environment(tmp_path, contract):
-    """TMF_INTAKE_PRIORITY_MATRIX and TMF_INTAKE_DEFAULT_TIER (read by tmf_server/settings.py) change the rule."""
-    env = {"TMF_INTAKE_PRIORITY_MATRIX": "gold=1,1,1,1;silver=9,9,9,9", "TMF_INTAKE_DEFAULT_TIER": "silver"}
+    """TMF_INTAKE_PRIORITY_MATRIX and TMF_INTAKE_DEFAULT_TIER (read by tmf_server/settings.py) change the rule, and
+    TMF_INTAKE_QOS_TICKET_WORDS the QoS rule of tickets."""
+    env = {"TMF_INTAKE_PRIORITY_MATRIX": "gold=1,1,1,1;silver=9,9,9,9", "TMF_INTAKE_DEFAULT_TIER": "silver",
+           "TMF_INTAKE_QOS_TICKET_WORDS": "outage, brownout"}
     process = ServerProcess(tmp_path / "configured", env=env).start()
     try:
         intake, tmf = Intake(process.root_url, IntakeContract()), Api(process.base_url, contract)
@@ -463,5 +465,12 @@ def test_the_priority_matrix_and_default_tier_are_configured_by_the_environment(
                                characteristics=symptom)
         assert get_problem(tmf, intake.post("troubleTicketEvent", gold).json()["serviceProblem"])["priority"] == 1
         assert get_problem(tmf, intake.post("troubleTicketEvent", unknown).json()["serviceProblem"])["priority"] == 9
+        outage = ticket_event(customer_id=unique("C"), product_id=unique("P"), characteristics=[])
+        outage["event"]["troubleTicket"].update(ticketType="Regional Outage", name="No service")
+        assert intake.post("troubleTicketEvent", outage).json()["outcome"] == "created"
+        slow = ticket_event(customer_id=unique("C"), product_id=unique("P"), characteristics=[])
+        slow["event"]["troubleTicket"].update(ticketType="complaint", name="Slow internet")
+        refused = intake.post("troubleTicketEvent", slow).json()
+        assert refused["outcome"] == "rejected" and "not a QoS degradation" in refused["reason"]
     finally:
         process.stop()

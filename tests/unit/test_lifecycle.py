@@ -61,3 +61,16 @@ def test_reopening_clears_the_resolution_date():
     lifecycle.apply_status_change(document, "resolved", "2026-01-02T03:04:05.000Z", "sys", reason_given=False)
     assert "resolutionDate" not in document
     assert document["trackingRecord"][0]["description"] == "status changed from resolved to acknowledged"
+
+
+@pytest.mark.parametrize("status,open_", [("acknowledged", True), ("pending", True), ("held", True),
+                                          ("inProgress", True), ("resolved", False), ("closed", False),
+                                          ("cancelled", False), ("rejected", False)])
+def test_an_open_report_is_neither_final_nor_resolved(status, open_):
+    assert lifecycle.is_open_status(status) is open_
+
+
+def test_allows_follows_the_transition_table():
+    assert lifecycle.allows("inProgress", "resolved") and lifecycle.allows("acknowledged", "cancelled")
+    assert not lifecycle.allows("acknowledged", "resolved") and not lifecycle.allows("closed", "cancelled")
+    assert lifecycle.allows("resolved", "resolved")  # no change
