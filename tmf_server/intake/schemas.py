@@ -1,12 +1,15 @@
-"""marshmallow schemas: a received notification (already validated by Connexion against openapi/intake.yaml)
--> the typed values the conversion reads: date-times parsed, numeric measures as numbers, ids as strings.
+"""marshmallow schemas: a received notification (already checked by Connexion against openapi/intake.yaml: the
+envelope, the resource and its id, and the types the source documents declare) -> the typed values the converters
+read: date-times parsed, numeric measures as numbers, ids as strings, v5 references unwrapped.
 
-Only the attributes the conversion reads are declared (field names as in the source documents); everything
-else in a notification is kept in the stored raw event and otherwise ignored (`unknown = EXCLUDE`).
+Only the attributes the converters read are declared (field names as in the source documents); everything else in
+a notification is kept in the stored raw event and otherwise ignored (`unknown = EXCLUDE`). What cannot be read
+(a reference without a usable id, a date-time without a stored form) is left out of the reading and named
+(`Notice.unread`); only a problem with what a notification cannot be understood without is a 400 (`load`).
 
 openapi/intake.yaml states every rule of a single attribute enforced here (tests/unit/test_intake_contract.py
-compares the two): types and required attributes, date-times, and identifiers that are not blank (the pattern
-NON_BLANK, reported by the server: `x-reported-by-server`, so that the message below names the rule).
+compares the two): types, the required attributes, date-times, and resource identifiers that are not blank (the
+pattern NON_BLANK, reported by the server: `x-reported-by-server`, so that the message names the rule).
 """
 from __future__ import annotations
 
