@@ -171,3 +171,16 @@ def test_a_lock_waits_for_a_key_in_the_middle_and_then_holds_every_key(repo):
     assert taken and owners == {"k1": taken[0], "k2": taken[0], "k3": taken[0]}
     repo.unlock(["k1", "k2", "k3"], taken[0])
     assert repo.locks.count_documents({}) == 0
+
+
+def test_records_left_received_are_found_once_their_lease_ran_out_and_taken_over_once(repo):
+    _state, running = repo.store({**record("e9"), "_recordBase": "http://x/intake/record"}, lease_ms=60_000)
+    _state, legacy = repo.store(record("e10"), lease_ms=0)  # stored before records kept their processing context
+    _state, crashed = repo.store({**record("e11"), "_recordBase": "http://x/intake/record"}, lease_ms=0)
+    time.sleep(0.01)
+    assert [r["_id"] for r in repo.left_received(10)] == ["alarm:e11"]
+    taken = repo.take_over(crashed, lease_ms=60_000)
+    assert taken is not None and taken["_token"] != crashed["_token"]
+    assert repo.take_over(crashed, lease_ms=60_000) is None  # the old token no longer holds it
+    assert repo.left_received(10) == []
+    assert running["outcome"] == legacy["outcome"] == "received"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,8 @@ import pytest
 
 from tmf_server.app import load_spec
 from tmf_server.events.outbox import Outbox
+from tmf_server.intake.repository import INTAKE_EVENTS, IntakeRepository
+from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.problems.lookups import ids_of
 from tmf_server.problems.repository import (ServiceProblemRepository, ensure_indexes, problem_catalog,
                                             with_derived_fields)
@@ -614,3 +617,23 @@ def test_lookup_searches_agree_with_the_oracle_and_the_corpus(kind, value, condi
 def test_some_lookups_go_through_the_flagged_reports():
     """The corpus has reports with several customers (the second search form), so both forms are exercised."""
     assert any(len(ids_of(d, "customer")) > 1 and "C3" in ids_of(d, "customer")[1:] for d in CORPUS)
+
+
+def test_the_intake_sweep_finds_the_same_records_on_both_engines(engine, oracle):
+    """IntakeRepository.left_received: `$eq` on outcome, `$lte` on the lease, `$exists` on the processing context,
+    over records of every state, on the embedded engine (with the intake's indexes) and on mongomock."""
+    now = int(time.time() * 1000)
+    records = [{"_id": f"alarm:sweep-{i}", "outcome": outcome, "_leaseUntil": lease, **context}
+               for i, (outcome, lease, context) in enumerate([
+                   ("received", now - 5_000, {"_recordBase": "http://x"}),
+                   ("received", now + 60_000, {"_recordBase": "http://x"}),
+                   ("received", 0, {}), ("created", now - 5_000, {"_recordBase": "http://x"}),
+                   ("received", 0, {"_recordBase": "http://x"}), ("4711", 0, {"_recordBase": "http://x"})])]
+    found = []
+    for db in (engine.db, oracle.db):
+        ensure_intake_indexes(db)
+        db[INTAKE_EVENTS].delete_many({})
+        db[INTAKE_EVENTS].insert_many(copy.deepcopy(records))
+        repository = IntakeRepository(db, ServiceProblemRepository(db, Outbox(db)))
+        found.append(sorted(r["_id"] for r in repository.left_received(100)))
+    assert found[0] == found[1] == ["alarm:sweep-0", "alarm:sweep-4"]

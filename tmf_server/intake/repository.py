@@ -92,7 +92,9 @@ class IntakeRepository:
             return "done", counted or stored
         if stored.get("_leaseUntil", 0) > now_ms():
             return "busy", stored
-        taken = self.take_over(stored, lease_ms, {"payload": record["payload"]})
+        # the redelivery's payload and processing context (a record stored before they were kept lacks them)
+        taken = self.take_over(stored, lease_ms, {k: v for k, v in record.items() if k == "payload" or k.startswith("_")
+                                                  and k != "_id"})
         if taken is None:
             return self.store(record, lease_ms)  # someone else took it or finished it: look again
         return "taken over", taken
@@ -109,8 +111,10 @@ class IntakeRepository:
 
     def left_received(self, limit: int) -> list[dict]:
         """Records still `received` whose processing lease ran out (the request processing them died)."""
-        # "received" is no digit string: plain equality, served by the outcome index on both engines
-        return list(self.events.find({"outcome": RECEIVED, "_leaseUntil": {"$lte": now_ms()}}).limit(limit))
+        # "received" is no digit string: `$eq` without the guard, served by the outcome index on both engines
+        # (docs/mongodb.md); a record stored before records kept their processing context waits for its redelivery
+        return list(self.events.find({"outcome": {"$eq": RECEIVED}, "_leaseUntil": {"$lte": now_ms()},
+                                      "_recordBase": {"$exists": True}}).limit(limit))
 
     def finish(self, record_id: str, token: str, outcome: dict) -> dict | None:
         """Records the outcome (only the holder of the processing lease can)."""
