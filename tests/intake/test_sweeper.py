@@ -4,6 +4,7 @@ from the server's background loop, finishes it (docs/intake.md, "Store first"). 
 from __future__ import annotations
 
 import threading
+import time
 
 import pymongo
 import pytest
@@ -13,9 +14,14 @@ from tests.intake.support import Intake, IntakeContract, ticket_event, unique
 from tests.support.client import Api
 from tests.support.polling import wait_for
 from tests.support.server import ServerProcess
+from tmf_server.app import load_spec
 from tmf_server.events.outbox import Outbox
 from tmf_server.intake.repository import IntakeRepository
-from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.intake.service import MAX_TAKEOVERS, IntakeService
+from tmf_server.problems.repository import ServiceProblemRepository, problem_catalog
+from tmf_server.problems.rules import ServiceProblemRules
+from tmf_server.problems.service import ServiceProblemService
+from tmf_server.settings import Settings
 
 
 @pytest.fixture()
@@ -78,3 +84,25 @@ def _post_ignoring_the_crash(root_url: str, event: dict) -> None:
 def _finished(intake: Intake, record_id: str) -> dict | None:
     record = intake.request("GET", f"/record/{record_id}").json()
     return record if record["outcome"] != "received" else None
+
+
+def test_a_record_whose_processing_keeps_failing_is_finished_as_rejected_after_a_few_sweeps(database):
+    """Not the database, a bug: here a record of a source no converter knows (no request can store one). The sweep
+    gives it back after each failure and finishes it as rejected, with the error, after MAX_TAKEOVERS tries."""
+    spec = load_spec()
+    outbox = Outbox(database)
+    problems = ServiceProblemService(ServiceProblemRepository(database, outbox),
+                                     ServiceProblemRules(spec, problem_catalog(spec)), Settings())
+    service = IntakeService(database, problems, Settings(intake_lease_seconds=0.001), spec)
+    event_id = unique("poison")
+    service.repository.store({"_id": f"nosuch:{event_id}", "source": "nosuch", "sourceEventId": event_id,
+                              "eventType": "X", "receivedAt": "2026-11-21T09:00:00.000Z", "payload": {},
+                              "_apiBase": "http://x", "_recordBase": "http://x/intake/record",
+                              "_correlationId": event_id}, lease_ms=0)
+    for attempt in range(1, MAX_TAKEOVERS + 1):
+        time.sleep(0.01)  # the lease (1 ms) runs out
+        service.sweep()
+        stored = service.get(f"nosuch:{event_id}")
+        assert stored["outcome"] == ("rejected" if attempt == MAX_TAKEOVERS else "received"), attempt
+    assert stored["reason"].startswith(f"processing failed {MAX_TAKEOVERS} times, the last: ")
+    assert "_token" not in stored and "_takeovers" not in stored

@@ -106,8 +106,10 @@ class IntakeRepository:
         taken = self.events.update_one(
             {"_id": stored["_id"], "_token": s(stored["_token"]), "outcome": s(RECEIVED),
              "_leaseUntil": {"$lte": now_ms()}},
-            {"$set": {"_token": token, "_leaseUntil": now_ms() + lease_ms, **(changes or {})}})
-        return {**stored, **(changes or {}), "_token": token} if taken.modified_count == 1 else None
+            {"$set": {"_token": token, "_leaseUntil": now_ms() + lease_ms, **(changes or {})}, "$inc": {"_takeovers": 1}})
+        if taken.modified_count != 1:
+            return None
+        return {**stored, **(changes or {}), "_token": token, "_takeovers": stored.get("_takeovers", 0) + 1}
 
     def left_received(self, limit: int) -> list[dict]:
         """Records still `received` whose processing lease ran out (the request processing them died)."""
@@ -119,7 +121,8 @@ class IntakeRepository:
     def finish(self, record_id: str, token: str, outcome: dict) -> dict | None:
         """Records the outcome (only the holder of the processing lease can)."""
         finished = self.events.find_one_and_update({"_id": record_id, "_token": s(token)},
-                                                   {"$set": outcome, "$unset": {"_token": "", "_leaseUntil": ""}},
+                                                   {"$set": outcome,
+                                                    "$unset": {"_token": "", "_leaseUntil": "", "_takeovers": ""}},
                                                    return_document=pymongo.ReturnDocument.AFTER)
         return finished or self.events.find_one({"_id": record_id})
 

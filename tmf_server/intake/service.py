@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+from pymongo.errors import PyMongoError
+
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.intake import schemas
 from tmf_server.intake.conversion import CLEARED, REJECTED, UPDATE, Context, Conversion
@@ -28,6 +30,7 @@ LEASE_SECONDS = 30.0  # how long a request may process one received event before
 LOCK_WAIT_SECONDS = 10.0  # how long a request waits for another one processing the same customer/subject/cause
 RETRY_AFTER = "1"
 SWEEP_BATCH = 20  # records a sweep finishes at most (the next sweep takes the rest)
+MAX_TAKEOVERS = 5  # a record whose processing failed this often (not the database: a bug) is finished as rejected
 
 _SHOWN = ("source", "sourceEventId", "eventType", "receivedAt", "outcome", "reason", "serviceProblem",
           "parentProblem", "duplicateCount", "lastDuplicateAt", "completedAt", "shape")
@@ -124,8 +127,12 @@ class IntakeService:
             try:
                 self.complete(taken)
                 finished += 1
-            except Exception as exc:  # given back (abandoned): the next sweep tries again
+            except Exception as exc:  # given back (abandoned): the next sweep tries again, a few times
                 log.warning("intake %s: left received, not finished by the sweep: %s", left["_id"], exc)
+                if taken["_takeovers"] >= MAX_TAKEOVERS and not isinstance(exc, (ApiError, PyMongoError)):
+                    self.repository.finish(left["_id"], taken["_token"], {
+                        "outcome": "rejected", "completedAt": self.clock(),
+                        "reason": f"processing failed {taken['_takeovers']} times, the last: {exc}"})
         return finished
 
     def get(self, record_id: str) -> dict | None:
