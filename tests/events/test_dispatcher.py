@@ -451,3 +451,19 @@ def test_attempts_are_stored_as_documents_and_a_stale_read_cannot_claim(db):
     assert store.get(delivery_id)["attempts"] == [{"at": "x", "statusCode": 500}, {"at": "y", "statusCode": 200}]
     assert store.claim(read, "late", 10_000, 1000) is None  # a stale read cannot claim it again
     assert store.claim(claimed, "late", 10_000, 1000) is None
+
+
+def test_background_chores_run_from_the_loop_and_a_failing_one_stops_nothing(db, dispatcher_factory):
+    """Dispatcher.every: other packages' background work (the intake's sweep) runs periodically from the loop
+    thread; a chore that raises is logged, and the loop and the other chores go on."""
+    runs = {"ok": 0, "failing": 0}
+
+    def failing():
+        runs["failing"] += 1
+        raise RuntimeError("a chore that fails")
+
+    dispatcher = dispatcher_factory(start=False)
+    dispatcher.every(0.01, failing).every(0.01, lambda: runs.__setitem__("ok", runs["ok"] + 1))
+    dispatcher.start()
+    wait_for(lambda: runs["failing"] >= 3 and runs["ok"] >= 3, message="both chores run several times")
+    assert not dispatcher.join(0), "the dispatcher's threads still run"
