@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 SYMPTOM_NAMES = ("metric", "observedValue", "threshold", "degradationStart")
 DEFAULT_WORDS = ("qos", "quality of service", "service quality", "performance", "degradation", "degraded", "slow",
@@ -32,8 +33,9 @@ class TicketRelevance:
 
     @classmethod
     def from_settings(cls, settings) -> TicketRelevance:
-        return cls(parse_words(getattr(settings, "intake_qos_ticket_words", None)))
+        return cls(parse_words(settings.intake_qos_ticket_words))
 
+    @cached_property
     def _pattern(self) -> re.Pattern:
         return re.compile(r"(?<![a-z0-9])(" + "|".join(re.escape(w).replace(r"\ ", r"[\s_-]*") for w in self.words)
                           + r")(?![a-z0-9])")
@@ -42,7 +44,7 @@ class TicketRelevance:
         """None when the ticket is a QoS degradation, else the reason it is not."""
         if any(symptoms.get(name) not in (None, "") for name in SYMPTOM_NAMES):
             return None
-        pattern = self._pattern()
+        pattern = self._pattern
         characteristic_names = [c.get("name") for c in (ticket.get("troubleTicketCharacteristic") or [])
                                 + (ticket.get("characteristic") or [])]
         texts = [ticket.get("ticketType"), ticket.get("type"), ticket.get("category"),

@@ -26,7 +26,6 @@ from tmf_server.validation import component_validator, first_error
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0  # how long a request may process one received event before a redelivery may take it over
 LOCK_WAIT_SECONDS = 10.0  # how long a request waits for another one processing the same customer/subject/cause
 RETRY_AFTER = "1"
 SWEEP_BATCH = 20  # records a sweep finishes at most (the next sweep takes the rest)
@@ -62,7 +61,7 @@ class IntakeService:
         self.settings = settings
         self.rule = PriorityRule.from_settings(settings)
         self.rules = Rules(TicketRelevance.from_settings(settings))
-        self.lease_ms = int(1000 * (getattr(settings, "intake_lease_seconds", None) or LEASE_SECONDS))
+        self.lease_ms = int(1000 * settings.intake_lease_seconds)
         self.clock = clock
         self._create_validator = component_validator(spec, "ServiceProblem_Create")
 
