@@ -57,8 +57,12 @@ def correlation_id() -> str | None:
 
 
 def token_info() -> dict | None:
-    """What the security check learnt of the request's credentials (tmf_server/security), None without."""
-    return connexion_context.context.get("token_info")
+    """What the security check learnt of the request's credentials (tmf_server/security), None without, and None
+    outside a request (the server's own background work: the intake's sweep writes reports from the loop thread)."""
+    try:
+        return connexion_context.context.get("token_info")
+    except RuntimeError:  # no operation context: not a request
+        return None
 
 
 def request_user() -> str | None:
