@@ -21,6 +21,7 @@ class Settings:
     default_limit: int = 100
     max_limit: int = 1000
     db_timeout_ms: int = 2000
+    query_timeout_ms: int = 5000  # maxTimeMS of every list query (MongoDB enforces it; docs/mongodb.md)
     retry_after_seconds: int = 5
     system_id: str = "tmf656-qos-server"
     responsible_party: dict = field(
@@ -87,7 +88,8 @@ class Settings:
                 "TMF_INTAKE_QOS_TICKET_WORDS": "intake_qos_ticket_words"}
         numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
                    "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
-                   "TMF_DB_TIMEOUT_MS": "db_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
+                   "TMF_DB_TIMEOUT_MS": "db_timeout_ms",
+                   "TMF_QUERY_TIMEOUT_MS": "query_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
         for var, name in text.items():
             if env.get(var):
                 values[name] = env[var]

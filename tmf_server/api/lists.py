@@ -1,9 +1,11 @@
 """The TMF630 list and retrieve operations, the same for every resource collection."""
 from __future__ import annotations
 
+from pymongo.errors import ExecutionTimeout
+
 from tmf_server.api.context import api_base_url, raw_query_string, services
 from tmf_server.api.paging import page_headers
-from tmf_server.errors import NotFound
+from tmf_server.errors import NotFound, ServiceUnavailable
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.listing import DEFAULT_SORT, parse_fields, parse_list_query
 from tmf_server.store.documents import to_api
@@ -21,9 +23,17 @@ def list_response(reader: CollectionReader, catalog: AttributeCatalog, collectio
     filter_ = query.filter
     if scope:
         filter_ = {"$and": [scope, filter_]} if filter_ else scope
-    items = [present(d) for d in reader.find(filter_, query.sort, query.offset, query.limit, query.projection)]
+    budget = settings.query_timeout_ms
+    try:
+        items = [present(d) for d in reader.find(filter_, query.sort, query.offset, query.limit, query.projection,
+                                                 budget)]
+        total = reader.count(filter_, budget)
+    except ExecutionTimeout:
+        raise ServiceUnavailable(f"The query took longer than its budget of {budget} ms; narrow the filter "
+                                 f"or retry later.", code="queryTimeout",
+                                 headers={"Retry-After": str(settings.retry_after_seconds)}) from None
     status, headers = page_headers(api_base_url() + collection_path, raw, query.offset, query.limit,
-                                   len(items), reader.count(filter_))
+                                   len(items), total)
     return items, status, headers
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
 from tmf_server.events.deliveries import PARKED, DeliveryStore, new_delivery
 from tmf_server.events.sources import EventSource, Subscriptions
+from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT
+from tmf_server.query.matcher import UnsupportedFilter, matches
 
 log = logging.getLogger(__name__)
 
@@ -16,19 +18,27 @@ def fan_out(events: EventSource, subscriptions: Subscriptions, deliveries: Deliv
     """Fans out one batch of events; returns how many events it handled.
 
     Repeats are harmless (the delivery _id is the (event, subscription) pair), and the lease keeps two
-    dispatchers from doing the same batch. A subscription whose filter the database refuses to run gets its
-    deliveries parked with the reason, so nothing is silently dropped and an operator can redrive them.
+    dispatchers from doing the same batch. Subscriptions' filters are evaluated in memory on the batch's
+    notifications (query/matcher.py), never sent to the database: one read per batch, whatever the number of
+    subscriptions, and no subscription's query can hold the database. A subscription whose filter cannot be
+    evaluated gets its deliveries parked with the reason, so nothing is silently dropped and an operator can
+    redrive them.
     """
     token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit)
     if not claimed:
         return 0
     ids = [event["_id"] for event in claimed]
     try:
+        active = subscriptions.active()
+        # Shaped as the stored events the filters were translated for (the notification under its root).
+        stored = [{"_id": event_id, EVENT_ENVELOPE_ROOT: notification}
+                  for event_id, notification in events.notifications(ids).items()] if active else []
         documents = []
-        for subscription in subscriptions.active():
+        for subscription in active:
             try:
-                selected = events.matching(ids, subscription.get("_filter") or {})
-            except OperationFailure as exc:
+                filter_ = subscription.get("_filter") or {}
+                selected = {event["_id"] for event in stored if matches(event, filter_)}
+            except (UnsupportedFilter, TypeError, ValueError) as exc:
                 log.error("filter of subscription %s failed; its deliveries are parked: %s", subscription["_id"], exc)
                 reason = f"the subscription's filter could not run: {exc}"
                 documents += [new_delivery(e, subscription["_id"], now_ms, PARKED, reason) for e in claimed]

@@ -24,6 +24,7 @@ class EventRecords(CollectionReader):
         self._publish_waiting()
         return super().get(resource_id, projection)
 
-    def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None) -> list[dict]:
+    def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None,
+             max_time_ms: int | None = None) -> list[dict]:
         self._publish_waiting()
-        return super().find(filter_, sort, offset, limit, projection)
+        return super().find(filter_, sort, offset, limit, projection, max_time_ms)

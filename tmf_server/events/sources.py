@@ -5,7 +5,6 @@ import uuid
 
 import pymongo
 
-from tmf_server.query.filters import all_of
 from tmf_server.store.database import EVENTS, SUBSCRIPTIONS
 
 FANOUT_PENDING, FANOUT_DONE = "pending", "done"
@@ -54,13 +53,6 @@ class EventSource:
         owned = list(self.collection.find({"_fanoutToken": {"$eq": token}, "_fanout": {"$eq": FANOUT_PENDING}},
                                           FANOUT_FIELDS))
         return token, owned
-
-    def matching(self, event_ids: list[str], filter_: dict) -> set[str]:
-        """The events among `event_ids` that a subscription's filter selects (MongoDB semantics are the contract)."""
-        # One document of fields where the filter allows it: the embedded engine evaluates a top-level $and in
-        # Python over every stored event, and answers the merged form through the _id index.
-        query = all_of([{"_id": {"$in": event_ids}}, filter_]) if filter_ else {"_id": {"$in": event_ids}}
-        return {e["_id"] for e in self.collection.find(query, {"_id": 1})}
 
     def mark_done(self, event_ids: list[str], token: str) -> int:
         return self.collection.update_many(

@@ -148,14 +148,15 @@ class ServiceProblemRepository(CollectionReader):
         self.outbox.flush(current["_id"])  # now, not later: lists show the last state until the event is out
         return True
 
-    def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None) -> list[dict]:
-        return super().find(*_by_status_and_date(filter_, sort), offset, limit, projection)
+    def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None,
+             max_time_ms: int | None = None) -> list[dict]:
+        return super().find(*_by_status_and_date(filter_, sort), offset, limit, projection, max_time_ms)
 
-    def count(self, filter_: dict) -> int:
+    def count(self, filter_: dict, max_time_ms: int | None = None) -> int:
         forms = counting_forms(filter_)
         if forms is None:
-            return super().count(filter_)
-        return sum(CollectionReader.count(self, form) for form in forms)
+            return super().count(filter_, max_time_ms)
+        return sum(CollectionReader.count(self, form, max_time_ms) for form in forms)
 
     def naming(self, kind: str, value: str, *conditions: dict, limit: int) -> list[dict]:
         """Up to `limit` stored reports (oldest first) that name `value` among their ids of `kind`

@@ -20,9 +20,14 @@ from datetime import datetime, timezone
 from tmf_server.errors import BadRequest
 from tmf_server.query.catalog import Attribute, AttributeCatalog
 from tmf_server.query.params import SUFFIX_OPERATORS, SYMBOLS, Term
+from tmf_server.query.regex import UnsafeRegex, check_safe_regex
 from tmf_server.store.instants import epoch_ms
 
-MAX_REGEX_LENGTH = 256
+# Query budgets (docs/mongodb.md): the embedded engine cannot cancel a query once sent, so what one query may ask
+# is bounded before it is sent. The engine evaluates an OR list over an array path for every stored document.
+MAX_FILTER_TERMS = 20
+MAX_OR_VALUES = 50
+INT64 = (-(2 ** 63), 2 ** 63 - 1)  # MongoDB's widest integer
 _RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _INTEGER = re.compile(r"[+-]?\d+")
 _STRING_ONLY = {"$type": "string"}
@@ -63,7 +68,10 @@ def typed_value(attribute: Attribute, text: str):
     if kind == "integer":
         if not _INTEGER.fullmatch(text):
             raise _bad(f"{attribute.path} is an integer; '{text}' is not.")
-        return int(text)
+        value = int(text) if len(text) <= 20 else INT64[1] + 1
+        if not INT64[0] <= value <= INT64[1]:
+            raise _bad(f"{attribute.path}: '{_shortened(text)}' is beyond the 64-bit integers MongoDB stores.")
+        return value
     if kind == "number":
         try:
             return float(text)
@@ -82,6 +90,19 @@ def typed_value(attribute: Attribute, text: str):
     if attribute.enum is not None and text not in attribute.enum:
         raise _bad(f"{attribute.path} is one of {', '.join(attribute.enum)}; '{text}' is not.")
     return text
+
+
+def _shortened(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+
+
+def _values(attribute: Attribute, text: str) -> list[str]:
+    """The comma-separated values of a term, at most MAX_OR_VALUES of them."""
+    values = text.split(",")
+    if len(values) > MAX_OR_VALUES:
+        raise _bad(f"{attribute.path} lists {len(values)} values; a filter takes at most {MAX_OR_VALUES} "
+                   f"(split the query).")
+    return values
 
 
 def _nest(attribute: Attribute, condition) -> dict:
@@ -164,7 +185,7 @@ def _guarded_equality(values: list) -> dict:
 
 def _instant_condition(attribute: Attribute, operator: str, text: str) -> dict:
     """A condition on the epoch-millisecond copy of a date-time (exact, and index-served on both engines)."""
-    values = [epoch_ms(typed_value(attribute, v)) for v in text.split(",")]
+    values = [epoch_ms(typed_value(attribute, v)) for v in _values(attribute, text)]
     field = attribute.instant_field
     if operator in _RANGE:
         if len(values) != 1:
@@ -181,15 +202,14 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
         return _instant_condition(attribute, operator, term.value)
     if operator == "regex":
         pattern = term.value
-        if len(pattern) > MAX_REGEX_LENGTH:
-            raise _bad(f"The regular expression for {attribute.path} is longer than {MAX_REGEX_LENGTH} characters.")
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise _bad(f"'{pattern}' is not a valid regular expression for {attribute.path}: {exc}.") from None
+            check_safe_regex(pattern)
+        except UnsafeRegex as exc:
+            raise _bad(f"The regular expression '{_shortened(pattern)}' for {attribute.path} {exc} "
+                       f"(the safe form: docs/mongodb.md, Query budgets).") from None
         guard = _STRING_ONLY if _string_only(attribute, operator, [pattern]) else {}
         return _nest(attribute, {"$regex": pattern, **guard})
-    values = [typed_value(attribute, v) for v in term.value.split(",")]
+    values = [typed_value(attribute, v) for v in _values(attribute, term.value)]
     guarded = _string_only(attribute, operator, values)
     if operator in _RANGE:
         if len(values) != 1:
@@ -216,6 +236,12 @@ def term_condition(catalog: AttributeCatalog, term: Term) -> dict:
 
 
 def build_filter(catalog: AttributeCatalog, terms: list[Term]) -> dict:
+    if len(terms) > MAX_FILTER_TERMS:
+        raise _bad(f"The query has {len(terms)} filter terms; at most {MAX_FILTER_TERMS} are allowed.")
+    nul = next((t for t in terms if "\x00" in t.name or "\x00" in t.value), None)
+    if nul is not None:
+        raise _bad(f"'{_shortened(nul.name)}': query values cannot contain the NUL character (U+0000); "
+                   f"no stored text holds it.")
     return all_of([term_condition(catalog, term) for term in terms])
 
 
