@@ -20,7 +20,7 @@ from tmf_server import errors
 from tmf_server.api.context import EXTENSION_KEY, Services, request_user
 from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
-from tmf_server.limits import BodySizeLimit, RejectControlCharacters, RequireContentType
+from tmf_server.limits import BodySizeLimit, RejectUnservableUrls, RequestGuard, RequireContentType
 from tmf_server.problems.repository import ServiceProblemRepository, ensure_indexes, problem_catalog
 from tmf_server.problems.rules import ServiceProblemRules
 from tmf_server.problems.service import ServiceProblemService, utc_now
@@ -158,7 +158,10 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         app.add_middleware(IntakeSignatureCheck, position=MiddlewarePosition.BEFORE_VALIDATION,
                            secrets=settings.intake_webhook_secrets)
     app.add_middleware(RequireContentType, position=MiddlewarePosition.BEFORE_VALIDATION)
-    app.add_middleware(RejectControlCharacters, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(RejectUnservableUrls, position=MiddlewarePosition.BEFORE_ROUTING,
+                       max_url_bytes=settings.max_url_bytes)
+    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_ROUTING, max_in_flight=settings.max_in_flight,
+                       body_timeout=settings.body_timeout, retry_after=settings.retry_after_seconds)
     app.add_middleware(HeadAsGet, position=MiddlewarePosition.BEFORE_EXCEPTION)
 
     app.add_error_handler(errors.ApiError, errors.handle_api_error)

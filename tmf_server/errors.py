@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 REASONS = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    406: "Not Acceptable", 409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 422: "Unprocessable Entity", 500: "Internal Server Error",
+    406: "Not Acceptable", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
+    413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
@@ -55,6 +56,10 @@ class NotFound(ApiError):
     status, code = 404, "notFound"
 
 
+class RequestTimeout(ApiError):
+    status, code = 408, "requestTimeout"
+
+
 class Conflict(ApiError):
     status, code = 409, "conflict"
 
@@ -65,6 +70,14 @@ class PreconditionFailed(ApiError):
 
 class PayloadTooLarge(ApiError):
     status, code = 413, "payloadTooLarge"
+
+
+class UriTooLong(ApiError):
+    status, code = 414, "uriTooLong"
+
+
+class UnprocessableEntity(ApiError):
+    status, code = 422, "unprocessableEntity"
 
 
 class UnsupportedMediaType(ApiError):

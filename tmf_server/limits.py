@@ -1,10 +1,13 @@
-"""ASGI middleware guarding requests: body size (413), nesting depth (400), a declared media type (415), and
-paths with control characters (404)."""
+"""ASGI middleware guarding requests: requests in flight (503) and a body that does not arrive in time (408),
+body size (413), nesting depth (400), a declared media type (415, matched without regard to case), URLs that are
+too long (414) or that no resource has (control characters, empty segments: 404)."""
 from __future__ import annotations
 
+import asyncio
 import re
 
-from tmf_server.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from tmf_server.errors import (BadRequest, NotFound, PayloadTooLarge, RequestTimeout, ServiceUnavailable,
+                               UnsupportedMediaType, UriTooLong)
 
 # Deeper JSON overflows Python's recursion (json, deepcopy, validators) and MongoDB's 100-level BSON limit.
 MAX_NESTING = 64
@@ -105,7 +108,9 @@ class BodySizeLimit:
 
 class RequireContentType:
     """A request that carries a body must say what it is; Connexion would otherwise guess JSON.
-    (A bodiless POST, such as an admin redrive, needs none; an operation that requires a body still gets its 400.)"""
+    (A bodiless POST, such as an admin redrive, needs none; an operation that requires a body still gets its 400.)
+    Media types are case-insensitive (RFC 9110, 8.3.1): the type and subtype are passed on in lower case, since
+    Connexion picks the body validator by exact name and would skip validation for `APPLICATION/JSON`."""
 
     METHODS_WITH_BODY = ("POST", "PUT", "PATCH")
 
@@ -117,20 +122,77 @@ class RequireContentType:
             headers = dict(scope.get("headers", []))
             has_body = headers.get(b"content-length", b"0").strip() not in (b"", b"0") \
                 or b"transfer-encoding" in headers
-            if has_body and not headers.get(b"content-type", b"").strip():
+            content_type = headers.get(b"content-type", b"").strip()
+            if has_body and not content_type:
                 raise UnsupportedMediaType("The request has no Content-Type header; send the body as JSON "
                                            "with its media type (application/json, or a patch media type).")
+            media_type, separator, parameters = content_type.partition(b";")
+            if media_type != media_type.lower():
+                scope = {**scope, "headers": [(n, media_type.lower() + separator + parameters
+                                               if n == b"content-type" else v) for n, v in scope["headers"]]}
         await self.app(scope, receive, send)
 
 
-class RejectControlCharacters:
-    """No resource has control characters in its URL; Connexion's router does not match such a path and
-    Flask would reach a handler without its operation (a 500). Answer 404 before routing."""
+class RejectUnservableUrls:
+    """A URL longer than `max_url_bytes` is a 414 (the query strings of lists, and so their `Link` headers, stay
+    bounded). No resource has control characters or an empty segment (`//admin`) in its path; Connexion's router
+    does not match such a path and Flask would reach a handler without its operation (a 500): 404 before routing."""
 
-    def __init__(self, app):
+    def __init__(self, app, max_url_bytes: int):
         self.app = app
+        self.max_url_bytes = max_url_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and any(ord(ch) < 32 or ord(ch) == 127 for ch in scope.get("path", "")):
-            raise NotFound("No resource or operation at this URL: it contains control characters.")
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            length = len(scope.get("raw_path") or path.encode()) + len(scope.get("query_string", b""))
+            if length > self.max_url_bytes:
+                raise UriTooLong(f"The URL is {length} bytes long; this server takes at most {self.max_url_bytes}.")
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+                raise NotFound("No resource or operation at this URL: it contains control characters.")
+            if "//" in path:
+                raise NotFound("No resource or operation at this URL: it has an empty path segment ('//').")
         await self.app(scope, receive, send)
+
+
+class RequestGuard:
+    """Slow and idle clients cannot exhaust the server: at most `max_in_flight` requests are handled at once
+    (above it a 503 with Retry-After), and a request body must arrive within `body_timeout` seconds of the
+    request's headers (else a 408). Both answers close the connection, so the client's socket is released."""
+
+    def __init__(self, app, max_in_flight: int, body_timeout: float, retry_after: int):
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.body_timeout = body_timeout
+        self.retry_after = retry_after
+        self.in_flight = 0  # only the event loop's thread changes it
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            raise ServiceUnavailable(f"The server is handling {self.max_in_flight} requests; retry later.",
+                                     code="tooManyRequestsInFlight",
+                                     headers={"Retry-After": str(self.retry_after), "Connection": "close"})
+        self.in_flight += 1
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+        body_done = False
+
+        async def timed_receive():
+            nonlocal body_done
+            if body_done:  # after the body, receive waits for a disconnect: no deadline then
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"The request body did not arrive within {self.body_timeout:g} seconds.",
+                                     headers={"Connection": "close"}) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        try:
+            await self.app(scope, timed_receive, send)
+        finally:
+            self.in_flight -= 1

@@ -18,6 +18,9 @@ class Settings:
     workers: int = 1
     public_base_url: str | None = None  # e.g. https://api.example.com; default: the request's base URL
     max_body_bytes: int = 1_048_576
+    max_url_bytes: int = 8192  # 414 above; keeps the query strings repeated in a list's Link header bounded
+    max_in_flight: int = 256  # requests handled at once per server process; 503 + Retry-After above
+    body_timeout: float = 10.0  # seconds a request body may take to arrive after the headers; 408 after
     default_limit: int = 100
     max_limit: int = 1000
     db_timeout_ms: int = 2000
@@ -87,6 +90,7 @@ class Settings:
                 "TMF_INTAKE_DEFAULT_TIER": "intake_default_tier",
                 "TMF_INTAKE_QOS_TICKET_WORDS": "intake_qos_ticket_words"}
         numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
+                   "TMF_MAX_URL_BYTES": "max_url_bytes", "TMF_MAX_IN_FLIGHT": "max_in_flight",
                    "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
                    "TMF_DB_TIMEOUT_MS": "db_timeout_ms",
                    "TMF_QUERY_TIMEOUT_MS": "query_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
@@ -98,7 +102,8 @@ class Settings:
                 values[name] = int(env[var])
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
-        floats = {"TMF_DELIVERY_TIMEOUT": "delivery_timeout", "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
+        floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_DELIVERY_TIMEOUT": "delivery_timeout",
+                  "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
                   "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after",
                   "TMF_INTAKE_LEASE": "intake_lease_seconds", "TMF_INTAKE_SWEEP": "intake_sweep_seconds"}
         for var, name in floats.items():

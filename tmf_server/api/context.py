@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import flask
 from connexion import context as connexion_context
 
+from tmf_server.errors import BadRequest
 from tmf_server.events.subscriptions import SubscriptionService
 from tmf_server.intake.service import IntakeService
 from tmf_server.problems.repository import ServiceProblemRepository
@@ -50,10 +51,18 @@ def raw_query_string() -> str:
     return flask.request.query_string.decode("latin-1")
 
 
+MAX_CORRELATION_ID = 200
+
+
 def correlation_id() -> str | None:
-    """The client's correlation id for the events of this request, if it sent one."""
-    value = flask.request.headers.get("X-Correlation-ID") or flask.request.headers.get("X-Request-ID")
-    return value.strip()[:200] if value and value.strip() else None
+    """The client's correlation id for the events of this request, if it sent one (at most 200 characters:
+    it is copied into every event of the change)."""
+    name = "X-Correlation-ID" if flask.request.headers.get("X-Correlation-ID") else "X-Request-ID"
+    value = (flask.request.headers.get(name) or "").strip()
+    if len(value) > MAX_CORRELATION_ID:
+        raise BadRequest(f"{name} is {len(value)} characters long; at most {MAX_CORRELATION_ID} are allowed.",
+                         code="invalidHeader")
+    return value or None
 
 
 def token_info() -> dict | None:

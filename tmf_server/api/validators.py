@@ -5,6 +5,7 @@ They check with the server's format checker (tmf_server/validation.py).
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 from jsonschema import ValidationError
@@ -14,6 +15,7 @@ from connexion.utils import is_null, is_nullable
 from connexion.validators import (VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator, MediaTypeDict,
                                   ParameterValidator)
 
+from tmf_server.errors import BadRequest
 from tmf_server.validation import schema_validator
 
 REPORTED_BY_SERVER = "x-reported-by-server"
@@ -93,6 +95,14 @@ class ServerReportingJSONBodyValidator(JSONRequestBodyValidator):
         if problems:
             raise BadRequestProblem(detail="Invalid notification: " + "; ".join(problems))
         return body
+
+    async def _parse(self, stream, scope):
+        try:
+            return await super()._parse(stream, scope)
+        except ValueError as exc:  # Python refuses to convert integers of more than 4,300 digits
+            raise BadRequest(f"The request body holds a number of more than "
+                             f"{sys.get_int_max_str_digits():,} digits; the store keeps 64-bit integers.",
+                             code="invalidValue") from None
 
 
 class FormatCheckingJSONResponseValidator(JSONResponseBodyValidator):

@@ -119,6 +119,10 @@ def check_type(representation: dict) -> None:
 
 
 def _check_text(text: str, where: str, what: str) -> None:
+    if "\x00" in text:
+        # Stored, but MongoDB's and the embedded engine's equality filters would then never find the text again.
+        raise BadRequest(f"{where or 'The body'}: {what} contains the NUL character (\\u0000), which this "
+                         f"server does not store.", code="invalidValue")
     match = _LONE_SURROGATE.search(text)
     if match:
         raise BadRequest(f"{where or 'The body'}: {what} contains the unpaired surrogate "
@@ -129,8 +133,8 @@ def _check_text(text: str, where: str, what: str) -> None:
 def check_keys(value, where: str = "") -> None:
     """Keys that MongoDB would read as operators or paths are refused anywhere in a body, and so are
     NaN and Infinity, which Python's JSON parser accepts but JSON (RFC 8259) and the store do not have,
-    integers beyond 64 bits, which BSON cannot hold, and lone surrogates (\\ud800) in strings and names,
-    which UTF-8 cannot encode."""
+    integers beyond 64 bits, which BSON cannot hold, lone surrogates (\\ud800) in strings and names,
+    which UTF-8 cannot encode, and the NUL character."""
     if isinstance(value, str):
         _check_text(value, where, "the text")
         return
