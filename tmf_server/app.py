@@ -36,6 +36,8 @@ from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionSer
 from tmf_server.security.contract import served_document, startup_problem
 from tmf_server.security.enforcement import IntakeSignatureCheck, security_map, validator_from
 from tmf_server.store.database import connect
+from tmf_server.store.idempotency import IdempotencyKeys
+from tmf_server.store.idempotency import ensure_indexes as ensure_idempotency_indexes
 from tmf_server.wsgi_bridge import BufferedWSGIBridge
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         ensure_indexes(db)
         ensure_event_indexes(db)
         ensure_intake_indexes(db)
+        ensure_idempotency_indexes(db)
     except PyMongoError as exc:  # the server still starts; requests answer 503 until the database is back
         log.warning("indexes not ensured, database unreachable: %s", exc)
 
@@ -118,6 +121,7 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         subscriptions=SubscriptionService(db, event_catalog, settings.callback_allow, utc_now),
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
         intake=IntakeService(db, problems, settings, spec),
+        idempotency=IdempotencyKeys(db, settings.idempotency_ttl_seconds),
     )
     if dispatcher:  # records a crash left `received` are finished from the background loop (docs/intake.md)
         dispatcher.every(settings.intake_sweep_seconds, services.intake.sweep)

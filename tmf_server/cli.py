@@ -14,7 +14,9 @@ from tmf_server.bench import command as bench
 from tmf_server.conformance import command as conformance
 from tmf_server.security.contract import exposure_warning, startup_problem
 from tmf_server.settings import BASE_PATH, Settings
-from tmf_server.store.embedded import EmbeddedEngine
+from tmf_server.store.embedded import EmbeddedEngine, EngineSupervisor
+
+ENGINE_LOST = 3  # exit status when the embedded engine died and could not be restarted
 
 
 def listen_hosts(settings: Settings) -> tuple[str, ...]:
@@ -40,10 +42,12 @@ def serve(settings: Settings) -> int:
     warning = exposure_warning(settings, listen_hosts(settings))
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    engine = None
+    engine = supervisor = None
     env = dict(os.environ)
     if not settings.mongodb_uri:
         engine = EmbeddedEngine(settings.data_dir, port=settings.engine_port).start()
+        supervisor = EngineSupervisor(engine, give_up=lambda: os.kill(os.getpid(), signal.SIGTERM),
+                                      delays=settings.engine_restart_delays).start()
         env["MONGODB_URI"] = engine.uri
         print(f"Embedded MongoDB-wire engine on {engine.uri} (data in {settings.data_dir}/)", flush=True)
     env.update({"TMF_HOST": settings.host, "TMF_PORT": str(settings.port)})
@@ -53,7 +57,10 @@ def serve(settings: Settings) -> int:
     base = f"http://{settings.host}:{settings.port}{BASE_PATH}"
     print(f"TMF656 API:  {base}/serviceProblem\nSwagger UI:  {base}/ui/", flush=True)
     # uvicorn re-raises SIGTERM/SIGINT after its shutdown; exiting through SystemExit lets `finally` stop the engine.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    def status() -> int:
+        return ENGINE_LOST if supervisor is not None and supervisor.gave_up else 0
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(status()))
     admin = None
     try:
         admin = start_admin_listener(settings)
@@ -62,9 +69,11 @@ def serve(settings: Settings) -> int:
     finally:
         if admin is not None:
             admin.should_exit = True
+        if supervisor is not None:
+            supervisor.stop()
         if engine is not None:
             engine.stop()
-    return 0
+    return status()
 
 
 def worker(settings: Settings, processes: int) -> int:

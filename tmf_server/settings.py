@@ -26,6 +26,7 @@ class Settings:
     db_timeout_ms: int = 2000
     query_timeout_ms: int = 5000  # maxTimeMS of every list query (MongoDB enforces it; docs/mongodb.md)
     retry_after_seconds: int = 5
+    idempotency_ttl_seconds: int = 86400  # how long an Idempotency-Key is remembered
     system_id: str = "tmf656-qos-server"
     responsible_party: dict = field(
         default_factory=lambda: {
@@ -37,6 +38,8 @@ class Settings:
     )
     validate_responses: bool = False
     engine_port: int | None = None  # fixed port of the embedded engine, so `tmf-server worker` can share it
+    # Seconds before each restart of an embedded engine that died; after the last failed one the server exits 3.
+    engine_restart_delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16)
     # Event delivery (Standard Webhooks style retry schedule: seconds after the first attempt fails).
     dispatcher_enabled: bool = True
     delivery_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -92,7 +95,7 @@ class Settings:
         numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
                    "TMF_MAX_URL_BYTES": "max_url_bytes", "TMF_MAX_IN_FLIGHT": "max_in_flight",
                    "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
-                   "TMF_DB_TIMEOUT_MS": "db_timeout_ms",
+                   "TMF_DB_TIMEOUT_MS": "db_timeout_ms", "TMF_IDEMPOTENCY_TTL": "idempotency_ttl_seconds",
                    "TMF_QUERY_TIMEOUT_MS": "query_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
         for var, name in text.items():
             if env.get(var):
@@ -119,6 +122,9 @@ class Settings:
             values["dispatcher_enabled"] = env["TMF_DISPATCHER"].lower() in ("1", "true", "yes", "on")
         if env.get("TMF_DELIVERY_SCHEDULE"):
             values["delivery_schedule"] = tuple(float(x) for x in env["TMF_DELIVERY_SCHEDULE"].split(",") if x.strip())
+        if env.get("TMF_ENGINE_RESTART_DELAYS"):
+            values["engine_restart_delays"] = tuple(float(x) for x in env["TMF_ENGINE_RESTART_DELAYS"].split(",")
+                                                    if x.strip())
         if env.get("TMF_CALLBACK_ALLOW"):
             values["callback_allow"] = tuple(x.strip() for x in env["TMF_CALLBACK_ALLOW"].split(",") if x.strip())
         values.update(_security_values(env))

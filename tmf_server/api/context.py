@@ -13,6 +13,7 @@ from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.service import ServiceProblemService
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.settings import BASE_PATH, Settings
+from tmf_server.store.idempotency import IdempotencyKeys
 from tmf_server.store.reader import CollectionReader
 
 EXTENSION_KEY = "tmf_server"
@@ -30,6 +31,7 @@ class Services:
     subscriptions: SubscriptionService
     subscription_catalog: AttributeCatalog
     intake: IntakeService
+    idempotency: IdempotencyKeys
 
 
 def services() -> Services:

@@ -4,15 +4,28 @@ from __future__ import annotations
 import flask
 
 from tmf_server.api.context import api_base_url, request_owner, services
+from tmf_server.api.idempotency import once
 from tmf_server.api.lists import list_response
+from tmf_server.errors import NotFound
 from tmf_server.events.subscriptions import representation
 
 COLLECTION = "/hub"
 
 
 def registerListener(body):
-    subscription = services().subscriptions.subscribe(body, owner=request_owner()[0])
-    return subscription, 201, {"Location": f"{api_base_url()}{COLLECTION}/{subscription['id']}"}
+    subscriptions, base, owner = services().subscriptions, api_base_url() + COLLECTION, request_owner()[0]
+
+    def registered(subscription: dict) -> tuple:
+        return subscription, 201, {"Location": f"{base}/{subscription['id']}"}
+
+    def stored_under(subscription_id: str):
+        try:
+            return registered(subscriptions.get(subscription_id, *request_owner()))
+        except NotFound:
+            return None
+
+    return once(body, lambda subscription_id: registered(subscriptions.subscribe(body, owner, subscription_id)),
+                recover=stored_under, what=lambda subscription_id: f"{base}/{subscription_id}")
 
 
 def listListeners(offset=None, limit=None):

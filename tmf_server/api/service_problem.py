@@ -4,7 +4,9 @@ from __future__ import annotations
 import flask
 
 from tmf_server.api.context import api_base_url, correlation_id, services
+from tmf_server.api.idempotency import once
 from tmf_server.api.lists import list_response
+from tmf_server.errors import NotFound
 from tmf_server.problems.patching import JSON_PATCH, MERGE_PATCH
 from tmf_server.query.listing import parse_fields
 
@@ -18,8 +20,19 @@ def listServiceProblem(fields=None, offset=None, limit=None, sort=None):
 
 
 def createServiceProblem(body):
-    stored = services().problems.create(body, href_base=api_base_url() + COLLECTION, correlation_id=correlation_id())
-    return stored.representation, 201, {"Location": stored.representation["href"], "ETag": stored.etag}
+    problems, base, correlation = services().problems, api_base_url() + COLLECTION, correlation_id()
+
+    def created(stored) -> tuple:
+        return stored.representation, 201, {"Location": stored.representation["href"], "ETag": stored.etag}
+
+    def stored_under(problem_id: str):
+        try:
+            return created(problems.get(problem_id))
+        except NotFound:
+            return None
+
+    return once(body, lambda problem_id: created(problems.create(body, base, correlation, problem_id)),
+                recover=stored_under, what=lambda problem_id: f"{base}/{problem_id}")
 
 
 def retrieveServiceProblem(id, fields=None):  # noqa: A002 (the spec's parameter name)

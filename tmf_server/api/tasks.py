@@ -4,24 +4,28 @@ Each carries the task out and answers 201 with the task resource; tasks are not 
 from __future__ import annotations
 
 from tmf_server.api.context import api_base_url, correlation_id, services
+from tmf_server.api.idempotency import once
 from tmf_server.problems.tasks import ProblemTasks
 
 
-def _tasks() -> ProblemTasks:
-    return ProblemTasks(services().problems)
+def _run(task: str, body):
+    """The task at most once per Idempotency-Key (a retry whose first answer was not recorded runs it again: each
+    task checks the reports' current state first)."""
+    tasks, base, correlation = ProblemTasks(services().problems), api_base_url(), correlation_id()
+    return once(body, lambda _id: (getattr(tasks, task)(body, base, correlation), 201, {}))
 
 
 def createProblemAcknowledgement(body):
-    return _tasks().acknowledge(body, api_base_url(), correlation_id()), 201
+    return _run("acknowledge", body)
 
 
 def createProblemUnacknowledgement(body):
-    return _tasks().unacknowledge(body, api_base_url(), correlation_id()), 201
+    return _run("unacknowledge", body)
 
 
 def createProblemGroup(body):
-    return _tasks().group(body, api_base_url(), correlation_id()), 201
+    return _run("group", body)
 
 
 def createProblemUngroup(body):
-    return _tasks().ungroup(body, api_base_url(), correlation_id()), 201
+    return _run("ungroup", body)

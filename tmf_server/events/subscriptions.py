@@ -65,7 +65,7 @@ class SubscriptionService:
         """The filter of the subscriptions a client may see: its own, or all for an admin (or without auth)."""
         return {} if everyone else {OWNER: owner}
 
-    def subscribe(self, body: dict, owner: str | None = None) -> dict:
+    def subscribe(self, body: dict, owner: str | None = None, subscription_id: str | None = None) -> dict:
         check_keys(body)  # operator and dotted names, lone surrogates: 400 as in every other body
         callback = body["callback"].strip()
         check_callback(callback, self.callback_allow)
@@ -77,7 +77,7 @@ class SubscriptionService:
             except ValueError as exc:
                 raise BadRequest(f"secret: {exc}.", code="invalidSecret") from None
         document = {
-            "_id": str(uuid.uuid4()),
+            "_id": subscription_id or str(uuid.uuid4()),
             "callback": callback,
             "query": query,
             "_filter": self.translate(query),

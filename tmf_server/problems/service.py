@@ -69,12 +69,14 @@ class ServiceProblemService:
             for record in representation.get("trackingRecord", [])[known:]:
                 record["user"] = user
 
-    def create(self, body: dict, href_base: str, correlation_id: str | None = None) -> Stored:
+    def create(self, body: dict, href_base: str, correlation_id: str | None = None,
+               problem_id: str | None = None) -> Stored:
+        """`problem_id`: the id to create it under (a retried request's), or a new one."""
         self.rules.check_create(body)
         status = lifecycle.check_initial(body.get("status"))
         change = self._change(correlation_id)
         now = change.time
-        problem_id = str(uuid.uuid4())
+        problem_id = problem_id or str(uuid.uuid4())
         representation = copy.deepcopy(body)
         representation.update({
             "id": problem_id,

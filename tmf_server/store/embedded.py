@@ -7,8 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pymongo
 
@@ -80,27 +82,39 @@ class EmbeddedEngine:
         pid_file.unlink(missing_ok=True)
 
     def start(self, timeout: float = 30.0) -> "EmbeddedEngine":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._clear_stale_pid_file()
+        fixed = self.port is not None
         last_error: Exception | None = None
         for _attempt in range(3):  # the chosen free port can be taken before the engine binds it
-            port = self.port or free_port()
-            command = _engine_command() + [
-                "--db", str(self.data_dir / "tmf656.db"), "--host", "127.0.0.1", "-p", str(port),
-                "--pid-file", str(self.data_dir / "engine.pid"), "--log-file", str(self.data_dir / "engine.log"),
-            ]
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=die_with_parent)
-            self.port = port
             try:
-                self._wait_ready(timeout)
-                log.info("embedded engine on %s (data in %s)", self.uri, self.data_dir)
-                return self
+                return self._launch(self.port or free_port(), timeout)
             except RuntimeError as exc:
                 last_error = exc
-                self.stop()
-                self.port = None
+                if not fixed:
+                    self.port = None
         raise RuntimeError(f"embedded engine did not start: {last_error}")
+
+    def restart(self, timeout: float = 30.0) -> "EmbeddedEngine":
+        """Starts the engine again on the same port (clients keep their URI), after it died."""
+        self.stop(timeout=3)
+        return self._launch(self.port, timeout)
+
+    def _launch(self, port: int, timeout: float) -> "EmbeddedEngine":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._clear_stale_pid_file()
+        command = _engine_command() + [
+            "--db", str(self.data_dir / "tmf656.db"), "--host", "127.0.0.1", "-p", str(port),
+            "--pid-file", str(self.data_dir / "engine.pid"), "--log-file", str(self.data_dir / "engine.log"),
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True, preexec_fn=die_with_parent)
+        self.port = port
+        try:
+            self._wait_ready(timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        log.info("embedded engine on %s (data in %s)", self.uri, self.data_dir)
+        return self
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -126,3 +140,58 @@ class EmbeddedEngine:
             return
         terminate(self.process, timeout)
         self.process = None
+
+
+class EngineSupervisor:
+    """Restarts the embedded engine when it dies, on the same port, after each delay of `delays` in turn (the
+    backoff); meanwhile the server answers 503 with Retry-After, and it serves again by itself once the engine is
+    back (pymongo reconnects). When the last attempt fails it calls `give_up`, which ends the server with a
+    non-zero status so that an outer supervisor can act."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, engine: EmbeddedEngine, give_up: Callable[[], None], delays: tuple[float, ...]):
+        self.engine = engine
+        self.give_up = give_up
+        self.delays = delays
+        self.gave_up = False
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="engine-supervisor", daemon=True)
+
+    def start(self) -> "EngineSupervisor":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.POLL_SECONDS):
+            process = self.engine.process
+            if process is None or process.poll() is None:
+                continue
+            log.error("embedded engine (pid %s) exited with %s; restarting it", process.pid, process.returncode)
+            if not self._restart():
+                if not self._stopping.is_set():
+                    self.gave_up = True
+                    log.critical("embedded engine could not be restarted after %d attempts; stopping the server",
+                                 len(self.delays))
+                    self.give_up()
+                return
+
+    def _restart(self) -> bool:
+        for attempt, delay in enumerate(self.delays, 1):
+            if self._stopping.wait(delay):
+                return False
+            try:
+                self.engine.restart()
+            except (RuntimeError, OSError) as exc:
+                log.error("embedded engine restart %d of %d failed: %s", attempt, len(self.delays), exc)
+                continue
+            self.restarts += 1
+            log.warning("embedded engine restarted on %s (attempt %d)", self.engine.uri, attempt)
+            return True
+        return False
