@@ -1007,3 +1007,194 @@ def test_operators_in_hub_query_values_are_literal(api):
         assert_tmf_error(api.request("GET", "/hub?$where=1"), 400, "$where")
     finally:
         api.request("DELETE", f"/hub/{created.json()['id']}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 12: one request cannot hold the database or crash a handler (query budgets, media types, big numbers,
+# long URLs and headers, NUL). Every answer a TMF Error, nothing written.
+
+@pytest.mark.parametrize("pattern, fragments", [
+    pytest.param("(a+)+$", ["quantifier on a group"], id="nested-quantifiers"),
+    pytest.param("(a|ab)*c", ["quantifier on a group"], id="repeated-alternation"),
+    pytest.param(r"\d*\d*x", ["overlapping quantifiers"], id="adjacent-overlap"),
+    pytest.param(".*a.*b", ["overlapping quantifiers"], id="separated-overlap"),
+    pytest.param(r"(\w)\1", ["back-references"], id="back-reference"),
+    pytest.param("x(?=y)", ["look-arounds"], id="look-ahead"),
+    pytest.param("(x+|y)z", ["alternation"], id="alternation-with-quantifier"),
+    pytest.param("a{1,5000}", ["more than 1000 times"], id="huge-count"),
+    pytest.param("a" * 257, ["longer than 256 characters"], id="too-long"),
+])
+def test_a_regex_outside_the_safe_form_is_400_naming_the_rule(api, pattern, fragments):
+    response = api.list(f"description.regex={quote(pattern)}")
+    assert_tmf_error(response, 400, "description", "safe form", *fragments)
+    assert api.list("limit=1").status_code in (200, 206)
+
+
+def test_a_regex_in_the_safe_form_finds_what_it_describes(api):
+    tag = f"safe{uuid.uuid4().hex[:8]}"
+    created = api.created(description=f"{tag} 120.5 Mbit/s every evening")
+    for pattern in (f"^{tag} \\d+\\.\\d+ Mbit", f"{tag}.*evening$", f"{tag} [0-9]+\\.5"):
+        found = api.list(f"description.regex={quote(pattern)}")
+        assert found.status_code == 200, found.text
+        assert [p["id"] for p in found.json()] == [created["id"]], pattern
+
+
+def test_the_catastrophic_regex_of_issue_12_is_refused_before_any_text_could_trigger_it(api):
+    api.created(description="a" * 28 + "!")
+    response = api.list("description.regex=" + quote("(a+)+$"))
+    assert_tmf_error(response, 400, "quantifier on a group")
+    assert api.list("description.regex=" + quote("^a+!$")).status_code == 200
+
+
+def test_an_or_list_beyond_the_cap_is_400_and_one_at_the_cap_is_answered(api):
+    many = ",".join(f"C{i % 10}" for i in range(2000))  # 2,000 values in a URL under the 8 KB limit
+    with nothing_written(api):
+        assert_tmf_error(api.list(f"relatedParty.id={many}"), 400, "relatedParty.id", "2000 values", "at most 50")
+        assert_tmf_error(api.list(f"status={','.join(['pending'] * 51)}"), 400, "status", "at most 50")
+    at_cap = api.list("relatedParty.id=" + ",".join(f"C{i}" for i in range(50)) + "&limit=1")
+    assert at_cap.status_code in (200, 206), at_cap.text
+    assert len(at_cap.headers["Link"]) < 64 * 1024
+
+
+def test_more_filter_terms_than_the_cap_is_400(api):
+    query = "&".join(f"priority.ne={i}" for i in range(21))
+    assert_tmf_error(api.list(query), 400, "21 filter terms", "at most 20")
+    assert api.list("&".join(f"priority.ne={i}" for i in range(20))).status_code in (200, 206)
+
+
+def test_the_link_header_stays_bounded_at_the_longest_url(api):
+    api.created()
+    filler = "x" * (8192 - 200)
+    response = api.list(f"description.ne={filler}&limit=1")
+    assert response.status_code in (200, 206), response.text[:300]
+    assert len(response.headers["Link"]) < 64 * 1024
+
+
+@pytest.mark.parametrize("query", [
+    "priority=" + "9" * 20, "priority.gt=-" + "9" * 30, "priority<=9223372036854775808",
+    "affectedNumberOfServices=" + "9" * 5000,
+])
+def test_an_integer_filter_beyond_64_bits_is_400(api, query):
+    assert_tmf_error(api.list(query), 400, "64-bit")
+
+
+def test_an_integer_filter_at_the_64_bit_edges_is_answered(api):
+    for value in ("9223372036854775807", "-9223372036854775808"):
+        assert api.list(f"priority={value}").status_code == 200
+
+
+def test_an_integer_beyond_64_bits_in_a_hub_query_is_400(api):
+    with no_subscription_written(api):
+        response = api.request("POST", "/hub", json={"callback": HUB_CALLBACK,
+                                                     "query": "event.serviceProblem.priority=" + "9" * 25})
+        assert_tmf_error(response, 400, "query", "64-bit")
+
+
+@pytest.mark.parametrize("path", ["/serviceProblem", "/problemAcknowledgement", "/hub"])
+def test_a_number_of_5000_digits_in_a_body_is_400(api, path):
+    text = json.dumps(report()).replace('"priority": 3', '"priority": ' + "9" * 5000)
+    with nothing_written(api), no_subscription_written(api):
+        response = api.request("POST", path, data=text, headers=JSON, check=False)
+        assert_tmf_error(response, 400, "digits", "64-bit")
+
+
+def test_a_number_of_5000_digits_in_an_intake_event_is_400(api, server):
+    event = {"eventId": f"big-{uuid.uuid4()}", "eventTime": "2026-11-21T08:00:00Z",
+             "eventType": "TroubleTicketCreateEvent", "event": {"troubleTicket": {"id": "TT-big", "severity": 1}}}
+    text = json.dumps(event).replace('"severity": 1', '"severity": ' + "9" * 5000)
+    records = lambda: int(requests.get(server.root_url + "/intake/record?limit=1", timeout=30)
+                          .headers["X-Total-Count"])  # noqa: E731
+    before = records()
+    with nothing_written(api):
+        response = requests.post(server.root_url + "/intake/troubleTicketEvent", data=text, headers=JSON, timeout=30)
+        assert_tmf_error(response, 400, "digits")
+    assert records() == before
+
+
+@pytest.mark.parametrize("media", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_media_types_are_case_insensitive_on_post(api, media):
+    created = api.request("POST", "/serviceProblem", data=json.dumps(report()), headers={"Content-Type": media})
+    assert created.status_code == 201, created.text
+    with nothing_written(api):  # and validation still runs on them
+        refused = api.request("POST", "/serviceProblem", data=json.dumps(without("reason")),
+                              headers={"Content-Type": media})
+        assert_tmf_error(refused, 400, "reason")
+
+
+@pytest.mark.parametrize("media", ["Application/Merge-Patch+Json", "APPLICATION/JSON-PATCH+JSON"])
+def test_media_types_are_case_insensitive_on_patch(api, media):
+    created = api.created()
+    body = {"name": "renamed"} if "merge" in media.lower() else [{"op": "add", "path": "/name", "value": "renamed"}]
+    patched = api.patch(created["id"], body, content_type=media)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "renamed"
+    with report_unchanged(api, created["id"]):
+        bad = {"status": "closed"} if "merge" in media.lower() else [{"op": "add", "path": "/id", "value": "x"}]
+        assert api.patch(created["id"], bad, content_type=media).status_code in (400, 409)
+
+
+def test_media_types_are_case_insensitive_on_hub_and_tasks(api):
+    hub = api.request("POST", "/hub", data=json.dumps({"callback": HUB_CALLBACK}),
+                      headers={"Content-Type": "Application/JSON"})
+    assert hub.status_code == 201, hub.text
+    api.request("DELETE", f"/hub/{hub.json()['id']}")
+    problem = api.created()
+    task = api.request("POST", "/problemAcknowledgement", data=json.dumps({"problem": [{"id": problem["id"]}]}),
+                       headers={"Content-Type": "APPLICATION/JSON"})
+    assert task.status_code == 201, task.text
+
+
+@pytest.mark.parametrize("path", ["//admin/delivery", "/tmf-api//serviceProblemManagement/v4/serviceProblem",
+                                  "/tmf-api/serviceProblemManagement/v4//hub"])
+def test_an_empty_path_segment_is_a_tmf_404(server, path):
+    response = requests.get(server.root_url + path, timeout=30)
+    assert_tmf_error(response, 404, "empty path segment")
+
+
+def test_a_url_over_8_kb_is_a_tmf_414(api):
+    response = api.list("description=" + "a" * 9000, check=False)
+    assert_tmf_error(response, 414, "at most 8192")
+
+
+def test_5000_parameters_are_a_tmf_414(api):
+    response = api.list("&".join(f"status=s{i}" for i in range(5000)), check=False)
+    assert_tmf_error(response, 414, "at most 8192")
+
+
+def test_a_100_kb_url_is_refused_by_the_http_layer_as_the_readme_says(api):
+    """Beyond about 64 KB the HTTP parser refuses the request line before the application sees it: a plain-text
+    400 (README, "Limits"). The server goes on serving."""
+    response = api.list("description=" + "a" * 100_000, check=False)
+    assert response.status_code == 400
+    assert api.list("limit=1").status_code in (200, 206)
+
+
+def test_a_60_kb_correlation_id_is_400_and_writes_nothing(api):
+    with nothing_written(api):
+        response = api.create(report(), headers={"X-Correlation-ID": "c" * 60_000})
+        assert_tmf_error(response, 400, "X-Correlation-ID", "at most 200")
+
+
+def test_a_correlation_id_of_200_characters_is_copied_into_the_events(api):
+    correlation = "c" * 200
+    created = api.create(report(), headers={"X-Correlation-ID": correlation}).json()
+    records = api.request("GET", f"/serviceProblemEventRecord?serviceProblem.id={created['id']}").json()
+    assert records and all(r["notification"]["correlationId"] == correlation for r in records)
+
+
+@pytest.mark.parametrize("where", ["description", "characteristic"])
+def test_nul_in_a_string_is_400_and_writes_nothing(api, where):
+    body = report(description="evening\u0000drops") if where == "description" else \
+        report(characteristic=[{"name": "metric", "value": "down\u0000link"}])
+    with nothing_written(api):
+        assert_tmf_error(api.create(body), 400, "NUL")
+
+
+def test_nul_in_a_patch_leaves_the_report_unchanged(api):
+    created = api.created()
+    with report_unchanged(api, created["id"]):
+        assert_tmf_error(api.patch(created["id"], {"description": "a\u0000b"}), 400, "NUL")
+
+
+def test_nul_in_a_filter_is_400(api):
+    assert_tmf_error(api.list("description=a%00b"), 400, "NUL")

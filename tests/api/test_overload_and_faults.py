@@ -1,0 +1,306 @@
+"""Issue 12: no single request, client or crash takes the server down.
+
+Each test starts its own real server process (embedded engine) and attacks it as an outside tester would, on
+loopback and in bounded loops: a catastrophic regex in a hub subscription, the engine SIGKILLed during traffic
+(and unable to restart), hundreds of half-sent requests, the engine paused under creates retried with an
+Idempotency-Key. Answers are TMF Errors (4xx or 503), nothing acknowledged is lost, nothing is written twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.api.test_database_faults import engine_pid, pid_alive
+from tests.support.assertions import assert_tmf_error, no_subscription_written, nothing_written
+from tests.support.client import Api, report
+from tests.support.polling import wait_for
+from tests.support.server import ServerProcess
+
+KEY = "Idempotency-Key"
+
+
+def start_server(tmp_path, contract, **env) -> tuple[ServerProcess, Api]:
+    process = ServerProcess(tmp_path, env={k: str(v) for k, v in env.items()}).start()
+    return process, Api(process.base_url, contract)
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def events_of(api: Api, problem_id: str) -> list[dict]:
+    response = api.request("GET", f"/serviceProblemEventRecord?serviceProblem.id={problem_id}&limit=1000")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_unavailable(response: requests.Response, *codes: str) -> None:
+    error = assert_tmf_error(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+    assert error["code"] in codes, error
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Hub subscriptions obey the query budget
+
+def test_a_hub_subscription_with_a_catastrophic_regex_is_refused_at_subscribe_time(tmp_path, contract):
+    process, api = start_server(tmp_path, contract, TMF_CALLBACK_ALLOW="loopback")
+    try:
+        with no_subscription_written(api):
+            response = api.request("POST", "/hub", json={
+                "callback": "http://127.0.0.1:9/listener",
+                "query": "event.serviceProblem.description.regex=(a+)+$"})
+            assert_tmf_error(response, 400, "query", "quantifier on a group")
+        api.created(description="a" * 28 + "!")  # what made the old fan-out's query run for minutes
+        assert api.list("limit=1").status_code == 200
+    finally:
+        process.stop()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Engine supervision
+
+def test_a_killed_engine_is_restarted_and_service_resumes_with_nothing_lost(tmp_path, contract):
+    process, api = start_server(tmp_path, contract, TMF_DB_TIMEOUT_MS=500, TMF_RETRY_AFTER=2)
+    acknowledged: list[str] = []
+    refused: list[requests.Response] = []
+    stop = threading.Event()
+
+    def traffic():
+        client = Api(process.base_url, contract)
+        while not stop.is_set():
+            try:
+                response = client.create(report(), check=False, headers={KEY: str(uuid.uuid4())})
+            except requests.RequestException:
+                continue
+            (acknowledged.append(response.json()["id"]) if response.status_code == 201 else refused.append(response))
+
+    try:
+        first_engine = engine_pid(tmp_path)
+        assert first_engine is not None
+        writer = threading.Thread(target=traffic)
+        writer.start()
+        wait_for(lambda: len(acknowledged) >= 5, message="creates before the kill")
+        os.kill(first_engine, signal.SIGKILL)
+        wait_for(lambda: engine_pid(tmp_path) not in (None, first_engine), message="a new engine")
+        count = len(acknowledged)
+        wait_for(lambda: len(acknowledged) >= count + 5, message="creates after the restart")
+        stop.set()
+        writer.join(timeout=60)
+        assert process.process.poll() is None, "the server stayed up"
+        for response in refused:  # while the engine was away: TMF 503s with Retry-After, nothing else
+            assert_unavailable(response, "serviceUnavailable", "writeOutcomeUnknown")
+        for problem_id in acknowledged:
+            assert api.get(problem_id).status_code == 200, f"acknowledged report {problem_id} lost"
+        assert api.total() >= len(acknowledged)
+    finally:
+        stop.set()
+        process.stop()
+
+
+def test_the_server_exits_non_zero_when_the_engine_cannot_be_restarted(tmp_path, contract):
+    process, api = start_server(tmp_path, contract, TMF_ENGINE_RESTART_DELAYS="2,0.5,0.5")
+    try:
+        api.created()
+        engine = engine_pid(tmp_path)
+        port = int(process.log().split("mongodb://127.0.0.1:")[1].split("/")[0])
+        os.kill(engine, signal.SIGSTOP)
+        os.kill(engine, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(engine), message="the engine gone")
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))  # the engine's port is taken: every restart fails
+        squatter.listen()
+        try:
+            returncode = process.process.wait(timeout=120)
+        finally:
+            squatter.close()
+        assert returncode == 3, process.log()
+        assert "could not be restarted" in process.log()
+    finally:
+        process.stop()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Slow and idle clients
+
+HALF_SENT = (b"POST /tmf-api/serviceProblemManagement/v4/serviceProblem HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"category\": \"")
+
+
+def half_sent(port: int, count: int) -> list[socket.socket]:
+    sockets = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        s.sendall(HALF_SENT)
+        sockets.append(s)
+    return sockets
+
+
+def answer_of(s: socket.socket) -> bytes:
+    """Everything the server sends on a connection until it closes it."""
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
+def status_and_error(raw: bytes) -> tuple[int, dict, bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body), head.lower()
+
+
+def test_half_sent_requests_get_408_or_503_and_others_are_served_with_memory_bounded(tmp_path, contract):
+    process, api = start_server(tmp_path, contract, TMF_MAX_IN_FLIGHT=150, TMF_BODY_TIMEOUT=4)
+    held: list[socket.socket] = []
+    try:
+        api.created()
+        baseline = rss_kb(process.process.pid)
+        held = half_sent(process.port, 100)
+        # Below the cap: other clients are served while the half-sent requests wait.
+        assert api.list("limit=1").status_code == 200
+        assert api.create(report()).status_code == 201
+        # Beyond the cap: refused at once with a TMF 503 and the connection closed.
+        extra = half_sent(process.port, 100)
+        answers = [answer_of(s) for s in extra[:49]]  # the 51st..100th beyond 150, after the one create above
+        for raw in answers:
+            status, error, head = status_and_error(raw)
+            assert status == 503 and error["code"] == "tooManyRequestsInFlight", raw[:300]
+            assert b"retry-after:" in head and b"connection: close" in head
+        held += extra
+        # The held ones get a TMF 408 once the body deadline passes, and their connections are closed.
+        timed_out = 0
+        for s in held:
+            raw = answer_of(s)
+            status, error, head = status_and_error(raw)
+            assert status in (408, 503), raw[:300]
+            assert error["@type"] == "Error" and error["status"] == str(status)
+            timed_out += status == 408
+        assert timed_out >= 100
+        wait_for(lambda: api.list("limit=1").status_code == 200, message="service after the slow clients")
+        assert api.total() == 2, "a half-sent request wrote a report"
+        grown = rss_kb(process.process.pid) - baseline
+        assert grown < 64 * 1024, f"RSS grew by {grown} kB and stayed there"
+    finally:
+        for s in held:
+            s.close()
+        process.stop()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Retries never duplicate
+
+def test_retries_with_an_idempotency_key_after_a_paused_engine_create_each_report_once(tmp_path, contract):
+    """Issue 12's row: the engine paused (SIGSTOP) under parallel 880 KB creates; some were answered 503 although
+    stored. With a key, the retry answers the stored report: one report and one CreateEvent per key."""
+    process, api = start_server(tmp_path, contract, TMF_DB_TIMEOUT_MS=500, TMF_RETRY_AFTER=1)
+    try:
+        keys = [f"pause-{i}-{uuid.uuid4()}" for i in range(4)]
+        bodies = {key: report(description=f"{key} " + "x" * 880_000) for key in keys}
+        engine = engine_pid(tmp_path)
+        first: dict[str, requests.Response] = {}
+
+        def create(key):
+            first[key] = Api(process.base_url, contract).create(bodies[key], headers={KEY: key}, timeout=120)
+
+        os.kill(engine, signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=create, args=(key,)) for key in keys]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+        finally:
+            os.kill(engine, signal.SIGCONT)
+        for key in keys:
+            response = first[key]
+            if response.status_code != 201:
+                assert_unavailable(response, "serviceUnavailable", "writeOutcomeUnknown")
+        answered = {}
+        for key in keys:  # the client retries as told
+            retry = wait_for(lambda key=key: (r := api.create(bodies[key], headers={KEY: key})).status_code == 201
+                             and r, message=f"retry of {key}")
+            answered[key] = retry.json()["id"]
+            if first[key].status_code == 201:
+                assert first[key].json()["id"] == answered[key]
+        assert api.total() == len(keys), "a retried create stored a second report"
+        for key, problem_id in answered.items():
+            created_events = [e for e in events_of(api, problem_id) if e["eventType"] == "ServiceProblemCreateEvent"]
+            assert len(created_events) == 1, key
+    finally:
+        process.stop()
+
+
+def test_an_idempotency_key_answers_the_first_answer_also_after_a_restart(tmp_path, contract):
+    process, api = start_server(tmp_path, contract)
+    try:
+        key = f"restart-{uuid.uuid4()}"
+        first = api.create(report(), headers={KEY: key})
+        assert first.status_code == 201
+        again = api.create(report(), headers={KEY: f'"{key}"'})  # the draft's quoted form is the same key
+        assert (again.status_code, again.json(), again.headers["Location"], again.headers["ETag"]) == \
+            (201, first.json(), first.headers["Location"], first.headers["ETag"])
+        process.stop()
+        process.start()
+        after = api.create(report(), headers={KEY: key})
+        assert (after.status_code, after.json()) == (201, first.json())
+        assert api.total() == 1
+        assert len(events_of(api, first.json()["id"])) == 1
+    finally:
+        process.stop()
+
+
+def test_an_idempotency_key_reused_with_another_body_is_422_and_writes_nothing(tmp_path, contract):
+    process, api = start_server(tmp_path, contract, TMF_CALLBACK_ALLOW="loopback")
+    try:
+        key = f"reuse-{uuid.uuid4()}"
+        assert api.create(report(), headers={KEY: key}).status_code == 201
+        other = api.create(report(priority=1), headers={KEY: key}, check=False)
+        assert_tmf_error(other, 422, key, "another request body")
+        assert api.total() == 1
+        # Keys are per operation: the same key on /hub is another key.
+        hub = api.request("POST", "/hub", json={"callback": "http://127.0.0.1:9/x"}, headers={KEY: key})
+        assert hub.status_code == 201
+        again = api.request("POST", "/hub", json={"callback": "http://127.0.0.1:9/x"}, headers={KEY: key})
+        assert again.json() == hub.json()
+        assert int(api.request("GET", "/hub?limit=1").headers["X-Total-Count"]) == 1
+    finally:
+        process.stop()
+
+
+def test_a_task_with_an_idempotency_key_is_carried_out_once(tmp_path, contract):
+    process, api = start_server(tmp_path, contract)
+    try:
+        problem = api.created()
+        key = f"task-{uuid.uuid4()}"
+        body = {"problem": [{"id": problem["id"]}]}
+        first = api.request("POST", "/problemUnacknowledgement", json=body, headers={KEY: key})
+        assert first.status_code == 201, first.text
+        again = api.request("POST", "/problemUnacknowledgement", json=body, headers={KEY: key})
+        assert (again.status_code, again.json()) == (201, first.json())  # not a 409: it is already pending
+        assert len(events_of(api, problem["id"])) == 2  # the create and one state change
+        refused_key = f"refused-{uuid.uuid4()}"
+        missing = {"problem": [{"id": "no-such-report"}]}
+        assert_tmf_error(api.request("POST", "/problemAcknowledgement", json=missing, headers={KEY: refused_key}),
+                         404)
+        # A refused request wrote nothing and does not keep its key: the corrected request may use it.
+        fixed = api.request("POST", "/problemAcknowledgement", json=body, headers={KEY: refused_key})
+        assert fixed.status_code == 201, fixed.text
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize("key", ["", "with space", "x" * 256, "é"])
+def test_a_malformed_idempotency_key_is_400(api, key):
+    with nothing_written(api):
+        response = api.create(report(), headers={KEY: key.encode("utf-8")})
+        assert_tmf_error(response, 400, KEY)
