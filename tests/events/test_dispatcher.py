@@ -292,7 +292,7 @@ def test_a_refused_callback_is_a_failed_attempt_and_nothing_is_sent(db, listener
     assert receiver.arrivals == 0
 
 
-def test_a_filter_the_database_cannot_run_parks_instead_of_dropping(db, listener_factory, dispatcher_factory):
+def test_a_filter_that_cannot_be_evaluated_parks_instead_of_dropping(db, listener_factory, dispatcher_factory):
     broken, fine = listener_factory(), listener_factory()
     bad = add_subscription(db, broken.url, {"notification.eventType": {"$bogus": 1}})
     add_subscription(db, fine.url)
