@@ -39,6 +39,7 @@ ACCEPTED_REFUSALS = [
      "attribute names starting with '$' or containing '.' or NUL, anywhere in open content (AMENDMENTS item 17)"),
     (".*", 400, "invalidValue", "64-bit integers",
      "integers beyond 64 bits, anywhere in open content (AMENDMENTS item 17)"),
+    (".*", 400, "invalidValue", "NUL character", "the NUL character in any text of a body (AMENDMENTS item 17)"),
     ("POST /hub", 400, "invalidCallback", "cannot be resolved", "a callback host that DNS does not resolve (item 10)"),
     ("POST /hub", 400, "callbackNotAllowed", "", "a loopback or private callback address, per configuration (item 10)"),
     (r"PATCH /serviceProblem/\{id\}", 400, "invalidPatch", "does not exist in the resource",

@@ -99,7 +99,9 @@ class ServerReportingJSONBodyValidator(JSONRequestBodyValidator):
     async def _parse(self, stream, scope):
         try:
             return await super()._parse(stream, scope)
-        except ValueError as exc:  # Python refuses to convert integers of more than 4,300 digits
+        except UnicodeDecodeError:
+            raise  # answered as a body that is not UTF-8 (errors.handle_unexpected)
+        except ValueError:  # Python refuses to convert integers of more than 4,300 digits
             raise BadRequest(f"The request body holds a number of more than "
                              f"{sys.get_int_max_str_digits():,} digits; the store keeps 64-bit integers.",
                              code="invalidValue") from None

@@ -66,9 +66,9 @@ class SubscriptionService:
         return {} if everyone else {OWNER: owner}
 
     def subscribe(self, body: dict, owner: str | None = None, subscription_id: str | None = None) -> dict:
-        check_keys(body)  # operator and dotted names, lone surrogates: 400 as in every other body
         callback = body["callback"].strip()
-        check_callback(callback, self.callback_allow)
+        check_callback(callback, self.callback_allow)  # first: its message names what is wrong with the URL
+        check_keys(body)  # operator and dotted names, lone surrogates, NUL: 400 as in every other body
         query = body.get("query")
         secret = body.get("secret") or None
         if secret is not None:

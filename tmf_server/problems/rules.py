@@ -119,10 +119,6 @@ def check_type(representation: dict) -> None:
 
 
 def _check_text(text: str, where: str, what: str) -> None:
-    if "\x00" in text:
-        # Stored, but MongoDB's and the embedded engine's equality filters would then never find the text again.
-        raise BadRequest(f"{where or 'The body'}: {what} contains the NUL character (\\u0000), which this "
-                         f"server does not store.", code="invalidValue")
     match = _LONE_SURROGATE.search(text)
     if match:
         raise BadRequest(f"{where or 'The body'}: {what} contains the unpaired surrogate "
@@ -137,6 +133,10 @@ def check_keys(value, where: str = "") -> None:
     which UTF-8 cannot encode, and the NUL character."""
     if isinstance(value, str):
         _check_text(value, where, "the text")
+        if "\x00" in value:
+            # Stored, MongoDB's and the embedded engine's equality filters would never find the text again.
+            raise BadRequest(f"{where or 'The body'}: the text contains the NUL character (\\u0000), which this "
+                             f"server does not store.", code="invalidValue")
         return
     if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
         raise BadRequest(f"{where or 'The body'}: {value} is larger than the 64-bit integers the store keeps.",
