@@ -1049,11 +1049,14 @@ def test_the_catastrophic_regex_of_issue_12_is_refused_before_any_text_could_tri
 def test_an_or_list_beyond_the_cap_is_400_and_one_at_the_cap_is_answered(api):
     many = ",".join(f"C{i % 10}" for i in range(2000))  # 2,000 values in a URL under the 8 KB limit
     with nothing_written(api):
-        assert_tmf_error(api.list(f"relatedParty.id={many}"), 400, "relatedParty.id", "2000 values", "at most 50")
+        assert_tmf_error(api.list(f"relatedParty.id={many}"), 400, "relatedParty.id", "2000 values", "at most 10")
+        assert_tmf_error(api.list(f"relatedParty.id={','.join(['C1'] * 11)}"), 400, "inside a list", "at most 10")
         assert_tmf_error(api.list(f"status={','.join(['pending'] * 51)}"), 400, "status", "at most 50")
-    at_cap = api.list("relatedParty.id=" + ",".join(f"C{i}" for i in range(50)) + "&limit=1")
-    assert at_cap.status_code in (200, 206), at_cap.text
-    assert len(at_cap.headers["Link"]) < 64 * 1024
+    for query in ("relatedParty.id=" + ",".join(f"C{i}" for i in range(10)),
+                  "status=" + ",".join(["pending"] * 50)):
+        at_cap = api.list(query + "&limit=1")
+        assert at_cap.status_code in (200, 206), at_cap.text
+        assert len(at_cap.headers["Link"]) < 64 * 1024
 
 
 def test_more_filter_terms_than_the_cap_is_400(api):

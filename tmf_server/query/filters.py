@@ -24,9 +24,11 @@ from tmf_server.query.regex import UnsafeRegex, check_safe_regex
 from tmf_server.store.instants import epoch_ms
 
 # Query budgets (docs/mongodb.md): the embedded engine cannot cancel a query once sent, so what one query may ask
-# is bounded before it is sent. The engine evaluates an OR list over an array path for every stored document.
+# is bounded before it is sent. An OR list on a scalar path is one index-served `$in`; on a path into an array it
+# is an `$or` of `$elemMatch`, which the engine evaluates in Python for every stored document and every value.
 MAX_FILTER_TERMS = 20
 MAX_OR_VALUES = 50
+MAX_ARRAY_OR_VALUES = 10
 INT64 = (-(2 ** 63), 2 ** 63 - 1)  # MongoDB's widest integer
 _RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -99,8 +101,10 @@ def _shortened(text: str, keep: int = 40) -> str:
 def _values(attribute: Attribute, text: str) -> list[str]:
     """The comma-separated values of a term, at most MAX_OR_VALUES of them."""
     values = text.split(",")
-    if len(values) > MAX_OR_VALUES:
-        raise _bad(f"{attribute.path} lists {len(values)} values; a filter takes at most {MAX_OR_VALUES} "
+    cap = MAX_ARRAY_OR_VALUES if attribute.crosses_array else MAX_OR_VALUES
+    if len(values) > cap:
+        inside = " on an attribute inside a list" if attribute.crosses_array else ""
+        raise _bad(f"{attribute.path} lists {len(values)} values; a filter{inside} takes at most {cap} "
                    f"(split the query).")
     return values
 
