@@ -17,7 +17,7 @@ import pytest
 from tmf_server.app import load_spec
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
 from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.query.matcher import matches
+from tmf_server.query.matcher import UnsupportedFilter, matches
 from tmf_server.store.database import EVENTS
 from tmf_server.store.embedded import EmbeddedEngine
 
@@ -126,3 +126,11 @@ def test_the_matcher_answers_as_the_database(query, translate, engine_events, or
     assert 0 < len(oracle) < len(CORPUS), f"{query}: the corpus does not exercise this query"
     assert in_memory == oracle, f"{query} -> {filter_}: matcher and MongoDB semantics differ"
     assert in_memory == engine, f"{query} -> {filter_}: matcher and the embedded engine differ"
+
+
+def test_a_stored_filter_with_an_unsafe_regex_is_refused_not_run():
+    """A subscription stored before the safe form existed: its filter is refused (the fan-out parks its
+    deliveries with the reason) instead of running `(a+)+$` against a notification for minutes."""
+    event = {"_id": "e1", EVENT_ENVELOPE_ROOT: {"event": {"serviceProblem": {"description": "a" * 28 + "!"}}}}
+    with pytest.raises(UnsupportedFilter, match="quantifier on a group"):
+        matches(event, {"notification.event.serviceProblem.description": {"$regex": "(a+)+$"}})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from tmf_server.query.regex import UnsafeRegex, check_safe_regex
+
 _MISSING = object()
 
 
@@ -77,6 +79,11 @@ _COMPARE = {"$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b, "$lt": lambd
 
 @lru_cache(maxsize=1024)
 def _compiled(pattern: str, options: str):
+    """Only patterns in the safe form: a subscription stored before the rule existed cannot stall the fan-out."""
+    try:
+        check_safe_regex(pattern)
+    except UnsafeRegex as exc:
+        raise UnsupportedFilter(f"the regular expression '{pattern[:80]}' {exc}") from None
     flags = re.IGNORECASE if "i" in options else 0
     return re.compile(pattern, flags)
 
