@@ -1101,16 +1101,21 @@ def test_a_number_of_5000_digits_in_a_body_is_400(api, path):
         assert_tmf_error(response, 400, "digits", "64-bit")
 
 
-def test_a_number_of_5000_digits_in_an_intake_event_is_400(api, server):
+@pytest.mark.parametrize("digits, fragment", [(5000, "digits"), (25, "64-bit")])
+def test_a_number_beyond_64_bits_in_an_intake_event_is_400(api, server, digits, fragment):
     event = {"eventId": f"big-{uuid.uuid4()}", "eventTime": "2026-11-21T08:00:00Z",
-             "eventType": "TroubleTicketCreateEvent", "event": {"troubleTicket": {"id": "TT-big", "severity": 1}}}
-    text = json.dumps(event).replace('"severity": 1', '"severity": ' + "9" * 5000)
+             "eventType": "TroubleTicketCreateEvent", "event": {"troubleTicket": {
+                 "id": f"TT-{uuid.uuid4()}", "description": "Throughput far below the contracted rate",
+                 "severity": "Major", "ticketType": "complaint",
+                 "relatedParty": [{"id": "C42", "role": "customer", "@referredType": "Individual"}],
+                 "troubleTicketCharacteristic": [{"name": "observedValue", "value": 1}]}}}
+    text = json.dumps(event).replace('"value": 1', '"value": ' + "9" * digits)
     records = lambda: int(requests.get(server.root_url + "/intake/record?limit=1", timeout=30)
                           .headers["X-Total-Count"])  # noqa: E731
     before = records()
     with nothing_written(api):
         response = requests.post(server.root_url + "/intake/troubleTicketEvent", data=text, headers=JSON, timeout=30)
-        assert_tmf_error(response, 400, "digits")
+        assert_tmf_error(response, 400, fragment)
     assert records() == before
 
 
