@@ -56,10 +56,10 @@ def serve(settings: Settings) -> int:
     os.environ.update(env)  # uvicorn workers build the app from the environment
     base = f"http://{settings.host}:{settings.port}{BASE_PATH}"
     print(f"TMF656 API:  {base}/serviceProblem\nSwagger UI:  {base}/ui/", flush=True)
-    # uvicorn re-raises SIGTERM/SIGINT after its shutdown; exiting through SystemExit lets `finally` stop the engine.
     def status() -> int:
         return ENGINE_LOST if supervisor is not None and supervisor.gave_up else 0
 
+    # uvicorn re-raises SIGTERM/SIGINT after its shutdown; exiting through SystemExit lets `finally` stop the engine.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(status()))
     admin = None
     try:

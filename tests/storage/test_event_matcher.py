@@ -43,7 +43,8 @@ def make_event(rng: random.Random) -> dict:
              **({"characteristicRelationship": [{"id": f"CR{rng.randint(1, 4)}", "relationshipType": "dependsOn"}]}
                 if rng.random() < 0.3 else {})} for _ in range(rng.randint(1, 3))]
     if rng.random() < 0.7:
-        problem["creationDate"] = f"2026-11-{rng.randint(10, 28)}T{rng.randint(0, 23):02d}:00:00.{rng.randint(0, 999):03d}Z"
+        problem["creationDate"] = (f"2026-11-{rng.randint(10, 28)}T{rng.randint(0, 23):02d}:00:00."
+                                   f"{rng.randint(0, 999):03d}Z")
     notification = {"eventId": event_id, "eventType": rng.choice(EVENT_TYPES),
                     "eventTime": f"2026-11-{rng.randint(10, 28)}T08:00:00.000Z", "priority": str(problem["priority"]),
                     "event": {"serviceProblem": problem}}
