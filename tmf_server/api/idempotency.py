@@ -5,7 +5,7 @@ With a key, the first request claims it (store/idempotency.py) with the request'
 resource will have, then writes; its answer is recorded with the key. A retry with the same key and body gets the
 recorded answer; if none was recorded (the first attempt ended in a 503, or the server stopped), the resource
 written under the planned id is answered, or the operation runs again under that same id, so it is never created
-twice. The same key with another body is a 422. Keys are scoped by method and path and expire after
+twice. The same key with another body is a 422. Keys are scoped by client, method and path and expire after
 TMF_IDEMPOTENCY_TTL seconds.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable
 import flask
 from pymongo.errors import AutoReconnect, DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 
-from tmf_server.api.context import services
+from tmf_server.api.context import request_owner, services
 from tmf_server.errors import ApiError, BadRequest, ServiceUnavailable, UnprocessableEntity
 from tmf_server.store.idempotency import DONE
 
@@ -46,7 +46,9 @@ def once(body, perform: Perform, recover: Recover | None = None, what: Callable[
         raise BadRequest(f"{HEADER} must be 1 to 255 printable ASCII characters without spaces.",
                          code="invalidIdempotencyKey")
     keys = services().idempotency
-    scope = f"{flask.request.method} {flask.request.path} {key}"
+    # Per client (with TMF_AUTH=jwt): one client's key never answers another's request.
+    client = request_owner()[0] or "-"
+    scope = f"{client} {flask.request.method} {flask.request.path} {key}"
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     record = keys.claim(scope, fingerprint, str(uuid.uuid4()))
     if record.fingerprint != fingerprint:

@@ -23,7 +23,7 @@ _PURGE_EVERY_SECONDS = 3600
 
 @dataclass(frozen=True)
 class KeyRecord:
-    scope: str  # method, path and key
+    scope: str  # client, method, path and key
     fingerprint: str
     resource_id: str  # the id the created resource has (or will have)
     state: str
