@@ -141,3 +141,17 @@ def test_a_subclass_type_is_accepted(secured, contract, idp):
     assert created["@type"] == "QosDegradationProblem"
     response = api.patch(created["id"], {"@type": "ServiceProblem"})
     assert response.status_code == 200 and response.json()["@type"] == "ServiceProblem"
+
+
+def test_an_idempotency_key_is_its_clients_alone(secured, contract, idp):
+    """Two clients that happen to send the same Idempotency-Key get their own reports: one client's key never
+    answers (or refuses) another client's request."""
+    crm = client(secured, contract, idp, client_id="crm-keys", sub="service-account-crm")
+    noc = client(secured, contract, idp, client_id="noc-keys", sub="service-account-noc")
+    key = {"Idempotency-Key": "ticket-1001"}
+    first = crm.create(report(), headers=key)
+    other = noc.create(report(priority=1), headers=key)  # another body: a 422 if the key were shared
+    assert (first.status_code, other.status_code) == (201, 201), other.text
+    assert first.json()["id"] != other.json()["id"]
+    again = crm.create(report(), headers=key)
+    assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
