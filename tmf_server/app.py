@@ -13,13 +13,16 @@ import yaml
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
+from connexion.operations import OpenAPIOperation
+from connexion.datastructures import MediaTypeDict
 from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException
 
-from tmf_server import errors
+from tmf_server import errors, logs
 from tmf_server.api.context import EXTENSION_KEY, Services, request_user
 from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
+from tmf_server.monitoring import Monitoring, Readiness
 from tmf_server.limits import BodySizeLimit, RejectUnservableUrls, RequestGuard, RequireContentType
 from tmf_server.problems.repository import ServiceProblemRepository, ensure_indexes, problem_catalog
 from tmf_server.problems.rules import ServiceProblemRules
@@ -81,6 +84,19 @@ def allowed_methods_of(*specs: dict):
     return allowed
 
 
+class OneBodyTypeOperation(OpenAPIOperation):
+    """Connexion 3.3 logs "this operation accepts multiple content types" each time it reads the body definition
+    of an operation that declares several media types (the PATCH: merge patch, JSON Patch, JSON), seven times per
+    request, even when it is given the request's own type. Here the choice is never ambiguous: the request's type
+    when known, else the first declared (only used for parameter parsing, which no body type changes)."""
+
+    def body_definition(self, content_type: str | None = None) -> dict:
+        if not self.request_body:
+            return {}
+        content = MediaTypeDict(self.request_body.get("content", {}))
+        return self.with_definitions(content.get(content_type or self.consumes[0], {}))
+
+
 API_LISTENER, ADMIN_LISTENER = "api", "admin"
 
 
@@ -120,7 +136,7 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         records=EventRecords(db, outbox), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
         subscriptions=SubscriptionService(db, event_catalog, settings.callback_allow, utc_now),
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
-        intake=IntakeService(db, problems, settings, spec),
+        intake=IntakeService(db, problems, settings, spec), dispatcher=dispatcher,
         idempotency=IdempotencyKeys(db, settings.idempotency_ttl_seconds),
     )
     if dispatcher:  # records a crash left `received` are finished from the background loop (docs/intake.md)
@@ -156,7 +172,10 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         app.add_api(document, validate_responses=settings.validate_responses, strict_validation=False,
                     validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS,
                                    "response": RESPONSE_VALIDATORS}, security_map=security)
+        app.middleware.apis[-1].specification.operation_cls = OneBodyTypeOperation
     app.app.extensions[EXTENSION_KEY] = services
+    readiness = Readiness(db, settings.db_timeout_ms / 1000, dispatcher)
+    app.add_middleware(Monitoring, position=MiddlewarePosition.BEFORE_EXCEPTION, readiness=readiness, db=db)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     if settings.auth_enabled and settings.intake_webhook_secrets:  # after the size limit: it reads the body
         app.add_middleware(IntakeSignatureCheck, position=MiddlewarePosition.BEFORE_VALIDATION,
@@ -179,11 +198,13 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
 
 def app_from_env() -> connexion.FlaskApp:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
-    logging.basicConfig(level=logging.INFO)
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def admin_app_from_env() -> connexion.FlaskApp:
     """Factory of the admin listener (`--admin-port`)."""
-    logging.basicConfig(level=logging.INFO)
-    return create_app(Settings.from_env(), ADMIN_LISTENER)
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings, ADMIN_LISTENER)

@@ -10,6 +10,8 @@ from connexion.lifecycle import ConnexionResponse
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
+from tmf_server import metrics
+
 log = logging.getLogger(__name__)
 
 REASONS = {
@@ -142,6 +144,7 @@ def make_http_exception_handler(allowed_methods: Callable[[str], list[str] | Non
 
 def make_unavailable_handler(retry_after: int):
     def handle_database_unavailable(_request, exc: ConnectionFailure) -> ConnexionResponse:
+        metrics.database_unreachable("api")
         log.warning("database unreachable: %s", exc)
         return error_response(503, "serviceUnavailable",
                               "The database cannot be reached; retry later.",

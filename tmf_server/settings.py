@@ -8,6 +8,13 @@ from pathlib import Path
 BASE_PATH = "/tmf-api/serviceProblemManagement/v4"
 
 
+def _number(kind, variable: str, text: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be {'an integer' if kind is int else 'a number'}, not {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     mongodb_uri: str | None = None  # None: start the embedded engine
@@ -72,6 +79,8 @@ class Settings:
     admin: str = "on"  # "off": the admin API is not served at all
     admin_port: int | None = None  # the admin API on its own listener (and not on the API's)
     admin_host: str = "127.0.0.1"
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+    log_format: str = "text"  # text or json (one JSON object per line)
 
     @property
     def auth_enabled(self) -> bool:
@@ -102,7 +111,7 @@ class Settings:
                 values[name] = env[var]
         for var, name in numbers.items():
             if env.get(var):
-                values[name] = int(env[var])
+                values[name] = _number(int, var, env[var])
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
         floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_DELIVERY_TIMEOUT": "delivery_timeout",
@@ -111,17 +120,19 @@ class Settings:
                   "TMF_INTAKE_LEASE": "intake_lease_seconds", "TMF_INTAKE_SWEEP": "intake_sweep_seconds"}
         for var, name in floats.items():
             if env.get(var):
-                values[name] = float(env[var])
+                values[name] = _number(float, var, env[var])
         if env.get("TMF_ENGINE_PORT"):
-            values["engine_port"] = int(env["TMF_ENGINE_PORT"])
+            values["engine_port"] = _number(int, "TMF_ENGINE_PORT", env["TMF_ENGINE_PORT"])
         if env.get("TMF_DELIVERY_CONCURRENCY"):
-            values["delivery_concurrency"] = int(env["TMF_DELIVERY_CONCURRENCY"])
+            values["delivery_concurrency"] = _number(int, "TMF_DELIVERY_CONCURRENCY", env["TMF_DELIVERY_CONCURRENCY"])
         if env.get("TMF_DELIVERY_PER_SUBSCRIPTION"):
-            values["delivery_per_subscription"] = int(env["TMF_DELIVERY_PER_SUBSCRIPTION"])
+            values["delivery_per_subscription"] = _number(int, "TMF_DELIVERY_PER_SUBSCRIPTION",
+                                                          env["TMF_DELIVERY_PER_SUBSCRIPTION"])
         if env.get("TMF_DISPATCHER"):
             values["dispatcher_enabled"] = env["TMF_DISPATCHER"].lower() in ("1", "true", "yes", "on")
         if env.get("TMF_DELIVERY_SCHEDULE"):
-            values["delivery_schedule"] = tuple(float(x) for x in env["TMF_DELIVERY_SCHEDULE"].split(",") if x.strip())
+            values["delivery_schedule"] = tuple(_number(float, "TMF_DELIVERY_SCHEDULE", x)
+                                                for x in env["TMF_DELIVERY_SCHEDULE"].split(",") if x.strip())
         if env.get("TMF_ENGINE_RESTART_DELAYS"):
             values["engine_restart_delays"] = tuple(float(x) for x in env["TMF_ENGINE_RESTART_DELAYS"].split(",")
                                                     if x.strip())
@@ -134,8 +145,18 @@ class Settings:
                                                  ("TMF_RESPONSIBLE_PARTY_NAME", "name")) if env.get(var)}
         if party:
             values["responsible_party"] = {**cls().responsible_party, **party}
+        if env.get("TMF_LOG_LEVEL"):
+            values["log_level"] = env["TMF_LOG_LEVEL"].strip().upper()
+        if env.get("TMF_LOG_FORMAT"):
+            values["log_format"] = env["TMF_LOG_FORMAT"].strip().lower()
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self):
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"TMF_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"TMF_LOG_FORMAT must be text or json, not {self.log_format!r}")
 
 
 def _security_values(env) -> dict:

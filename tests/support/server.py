@@ -82,13 +82,15 @@ class ServerProcess(ChildProcess):
 class WorkerProcess(ChildProcess):
     """`python -m tmf_server worker`: dispatcher processes without HTTP, sharing the server's database."""
 
-    def __init__(self, log_path: Path, mongodb_uri: str, processes: int = 1, env: dict | None = None):
+    def __init__(self, log_path: Path, mongodb_uri: str, processes: int = 1, env: dict | None = None,
+                 arguments: list[str] | None = None):
         self.log_path = Path(log_path)
         self.mongodb_uri = mongodb_uri
         self.processes = processes
         self.extra_env = env or {}
+        self.arguments = arguments or []
 
     def start(self) -> "WorkerProcess":
-        self._spawn(["worker", "--processes", str(self.processes)],
+        self._spawn(["worker", "--processes", str(self.processes), *self.arguments],
                     {"MONGODB_URI": self.mongodb_uri, **self.extra_env})
         return self

@@ -1,4 +1,5 @@
-"""/admin/delivery operations (openapi/admin.yaml): list and read deliveries, redrive parked ones."""
+"""/admin/delivery operations (openapi/admin.yaml): list and read deliveries, redrive parked ones, send retrying
+ones now."""
 from __future__ import annotations
 
 import time
@@ -53,3 +54,31 @@ def redrive_delivery(id):
 
 def redrive_parked(subscriptionId):
     return {"subscriptionId": subscriptionId, "redriven": _store().redrive_parked(subscriptionId, _now_ms())}
+
+
+def send_delivery_now(id):
+    store = _store()
+    due = store.send_now(id, _now_ms())
+    if due is None:
+        found = store.get(id)
+        if found is None:
+            raise NotFound(f"No delivery with id '{id}'.")
+        raise Conflict(f"Delivery '{id}' is {found['state']}; only a retrying delivery can be sent now "
+                       f"(a parked one is redriven).", code="deliveryNotRetrying")
+    _end_rest(due["subscriptionId"])
+    return representation(due)
+
+
+def send_retrying_now(subscriptionId):
+    due = _store().send_retrying_now(subscriptionId, _now_ms())
+    if due:
+        _end_rest(subscriptionId)
+    return {"subscriptionId": subscriptionId, "due": due}
+
+
+def _end_rest(subscription_id: str) -> None:
+    """This process's dispatcher stops resting on the subscription's listener (docs/events.md, "Fairness");
+    other dispatchers that do not rest on it claim the deliveries now due."""
+    dispatcher = services().dispatcher
+    if dispatcher is not None:
+        dispatcher.end_rest(subscription_id)

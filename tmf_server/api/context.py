@@ -7,6 +7,7 @@ import flask
 from connexion import context as connexion_context
 
 from tmf_server.errors import BadRequest
+from tmf_server.events.dispatcher import Dispatcher
 from tmf_server.events.subscriptions import SubscriptionService
 from tmf_server.intake.service import IntakeService
 from tmf_server.problems.repository import ServiceProblemRepository
@@ -32,6 +33,7 @@ class Services:
     subscription_catalog: AttributeCatalog
     intake: IntakeService
     idempotency: IdempotencyKeys
+    dispatcher: Dispatcher | None = None  # this process's, when TMF_DISPATCHER is on
 
 
 def services() -> Services:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import flask
 
+from tmf_server import metrics
 from tmf_server.api.context import absolute_url, api_base_url, correlation_id, raw_query_string, services
 from tmf_server.api.paging import page_headers
 from tmf_server.errors import NotFound
@@ -23,6 +24,7 @@ def _record_base() -> str:
 def _receive(source: str, body: dict):
     record, status = _intake().receive(source, body, api_base=api_base_url(), record_base=_record_base(),
                                        correlation_id=correlation_id())
+    metrics.intake_received(source, record["outcome"])
     return record, status, ({"Location": record["href"]} if status == 201 else {})
 
 

@@ -232,6 +232,20 @@ class DeliveryStore:
         return self.collection.update_many({"subscriptionId": {"$eq": subscription_id}, "state": {"$eq": PARKED}},
                                            self._redrive_update(now_ms)).modified_count
 
+    def send_now(self, delivery_id_: str, now_ms: int) -> dict | None:
+        """A retrying delivery is due now, its schedule going on from its failures; None if it was not retrying."""
+        result = self.collection.update_one({"_id": delivery_id_, "state": RETRYING}, self._send_now_update(now_ms))
+        return self.get(delivery_id_) if result.modified_count == 1 else None
+
+    def send_retrying_now(self, subscription_id: str, now_ms: int) -> int:
+        """Every retrying delivery of one subscription is due now; how many were."""
+        return self.collection.update_many({"subscriptionId": subscription_id, "state": RETRYING},
+                                           self._send_now_update(now_ms)).modified_count
+
+    @staticmethod
+    def _send_now_update(now_ms: int) -> dict:
+        return {"$set": {"nextAttemptAt": now_ms, "updatedAt": utc_iso(now_ms / 1000)}}
+
     @staticmethod
     def _redrive_update(now_ms: int) -> dict:
         return {"$set": {"state": PENDING, "reason": None, "failures": 0, "nextAttemptAt": now_ms,

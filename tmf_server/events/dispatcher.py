@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from pymongo.errors import PyMongoError
 
+from tmf_server import metrics
 from tmf_server.events import schedule
 from tmf_server.events.deliveries import (
     CANCELLED,
@@ -178,6 +179,19 @@ class Dispatcher:
         if ended:
             self.sender.close()
         return ended
+
+    def end_rest(self, subscription_id: str) -> None:
+        """An operator had a subscription's retrying deliveries sent now (admin send-now): its listener is tried
+        again at once instead of at the end of its rest."""
+        with self._lock:
+            subscriber = self._subscribers.get(subscription_id)
+            if subscriber is not None:
+                subscriber.resting_until = 0
+        self.wake()
+
+    def alive(self) -> bool:
+        """Whether the loop thread runs (started, not stopped, not dead)."""
+        return bool(self._threads) and self._threads[0].is_alive()
 
     def join(self, timeout: float | None = None) -> bool:
         """Waits for the threads to end (after stop()); True if they all did."""
@@ -424,6 +438,7 @@ class Dispatcher:
             log.warning("delivery %s: lease lost before its outcome was recorded; another dispatcher took it "
                         "over and will try again", delivery_id)
         kept = [o for o in outcomes if o.delivery["_id"] not in lost]
+        metrics.deliveries_recorded((o.changes["state"], o.attempt) for o in kept)
         for o in kept:
             if o.changes["state"] == RETRYING:
                 self.deliveries.defer_chain(o.delivery["subscriptionId"], o.delivery["problemId"],
@@ -493,6 +508,7 @@ class Dispatcher:
             except Exception as exc:
                 backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
                 if isinstance(exc, PyMongoError):
+                    metrics.database_unreachable("dispatcher")
                     log.warning("dispatcher %s: database unavailable (%s); next try in %.1f s", self.owner, exc, backoff)
                 else:
                     log.exception("dispatcher %s: unexpected error; next try in %.1f s", self.owner, backoff)

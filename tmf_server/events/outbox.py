@@ -19,7 +19,10 @@ from typing import Callable
 from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from tmf_server import metrics
 from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS, duplicate_key_indexes
+from tmf_server.store.instants import instant_field
+from tmf_server.store.reader import CollectionReader
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +72,33 @@ class Outbox:
             self._publish(documents)
         return len(documents)
 
+    def backlog(self, limit: int) -> tuple[int, int | None]:
+        """(documents whose events are not yet published, the epoch ms of the oldest change among up to `limit`
+        of them): what the metrics report, from the index on the pending flag."""
+        changed = instant_field("lastUpdate")
+        count = CollectionReader(self.problems.database, SERVICE_PROBLEMS).count({PENDING: True})
+        if not count:
+            return 0, None
+        times = [d[changed] for d in self.problems.find({PENDING: True}, {changed: 1}).limit(limit) if changed in d]
+        return count, min(times, default=None)
+
     def _publish(self, documents: list[dict]) -> int:
         events = [event for document in documents for event in document.get(OUTBOX, [])]
+        published = events
         if events:
             try:
                 self.events.insert_many(events, ordered=False)
             except BulkWriteError as exc:  # events published by an earlier, interrupted flush are already there
-                if duplicate_key_indexes(exc) is None:
+                repeated = duplicate_key_indexes(exc)
+                if repeated is None:
                     raise
+                skipped = set(repeated)
+                published = [event for index, event in enumerate(events) if index not in skipped]
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.
         self.problems.bulk_write([
             DeleteOne({"_id": d["_id"], "_version": d["_version"]}) if d.get(DELETING) else
             UpdateOne({"_id": d["_id"], "_version": d["_version"]}, {"$unset": {OUTBOX: "", PENDING: ""}})
             for d in documents], ordered=False)
+        metrics.events_published(published)
         return len(events)

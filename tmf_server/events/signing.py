@@ -27,3 +27,16 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: str) -> str:
     content = f"{webhook_id}.{timestamp}.{body}".encode()
     digest = hmac.new(signing_key(secret), content, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def verify(secret: str, webhook_id: str, timestamp: str, body: str, header: str, now: float,
+           tolerance: float = 300.0) -> bool:
+    """What a receiver checks: one `v1,` signature of the header matches and the timestamp is recent (replays of an
+    old request are refused)."""
+    try:
+        if abs(now - int(timestamp)) > tolerance:
+            return False
+        expected = sign(secret, webhook_id, int(timestamp), body)
+    except ValueError:
+        return False
+    return any(hmac.compare_digest(expected, candidate) for candidate in header.split())

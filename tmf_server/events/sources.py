@@ -6,6 +6,8 @@ import uuid
 import pymongo
 
 from tmf_server.store.database import EVENTS, SUBSCRIPTIONS
+from tmf_server.store.instants import epoch_ms
+from tmf_server.store.reader import CollectionReader
 
 FANOUT_PENDING, FANOUT_DONE = "pending", "done"
 # The fan-out lease on an event; absent until a dispatcher claims it, removed when the fan-out is done.
@@ -54,6 +56,16 @@ class EventSource:
                                           FANOUT_FIELDS))
         return token, owned
 
+    def fanout_backlog(self, limit: int) -> tuple[int, int | None]:
+        """(events awaiting fan-out, the epoch ms of the oldest among up to `limit` of them), from the _fanout index."""
+        query = {"_fanout": FANOUT_PENDING}
+        count = CollectionReader(self.collection.database, EVENTS).count(query)
+        if not count:
+            return 0, None
+        times = [epoch_ms(e["eventTime"]) for e in self.collection.find(query, {"eventTime": 1}).limit(limit)
+                 if isinstance(e.get("eventTime"), str)]
+        return count, min(times, default=None)
+
     def mark_done(self, event_ids: list[str], token: str) -> int:
         return self.collection.update_many(
             {"_id": {"$in": event_ids}, "_fanoutToken": token},
@@ -84,6 +96,12 @@ class Subscriptions:
 
     def active(self) -> list[dict]:
         return list(self.collection.find({"_active": {"$eq": True}}, {"_id": 1, "_filter": 1}))
+
+    def counts(self) -> tuple[int, int]:
+        """(active subscriptions, disabled ones)."""
+        reader = CollectionReader(self.collection.database, SUBSCRIPTIONS)
+        total, active = reader.count({}), reader.count({"_active": True})
+        return active, total - active
 
     def get_many(self, subscription_ids: list[str]) -> dict[str, dict]:
         return {s["_id"]: s for s in self.collection.find({"_id": {"$in": list(set(subscription_ids))}},

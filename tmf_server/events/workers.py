@@ -4,11 +4,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import socket
 import threading
 import time
+from wsgiref.simple_server import WSGIRequestHandler
 
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from pymongo.errors import PyMongoError
 
+from tmf_server import logs, metrics
 from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
 from tmf_server.settings import Settings
 from tmf_server.store.database import connect
@@ -25,9 +29,9 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _worker_main(settings: Settings, index: int, log_level: int) -> None:
+def _worker_main(settings: Settings, index: int) -> None:
     """One worker process: a Dispatcher on its own client until a signal, then a clean stop."""
-    logging.basicConfig(level=log_level, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format, prefix=f"worker-{index} ")
     stop = _stop_on_signals()
     client = connect(settings.mongodb_uri, settings)
     db = client[settings.database]
@@ -44,16 +48,40 @@ def _worker_main(settings: Settings, index: int, log_level: int) -> None:
     client.close()
 
 
-def run_workers(settings: Settings, processes: int) -> int:
-    """Runs `processes` dispatcher processes until SIGTERM/SIGINT, restarting any that end by themselves."""
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args) -> None:  # a scrape every few seconds is not worth a log line
+        pass
+
+
+def _serve_metrics(settings: Settings, sock: socket.socket):
+    """/metrics of the worker processes (their multiprocess files) and of the database, on `sock`."""
+    client = connect(settings.mongodb_uri, settings)
+    registry = metrics.registry(client[settings.database])
+    server = ThreadingWSGIServer(sock.getsockname()[:2], _QuietHandler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock  # bound by the command, so a busy port was a clear error before anything started
+    server.server_address = sock.getsockname()
+    server.server_name, server.server_port = server.server_address[:2]
+    server.setup_environ()
+    server.server_activate()  # listen
+    server.set_app(make_wsgi_app(registry))
+    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+    thread.start()
+    log.info("metrics at http://%s:%s/metrics", settings.host, sock.getsockname()[1])
+    return server, client
+
+
+def run_workers(settings: Settings, processes: int, metrics_socket: socket.socket | None = None) -> int:
+    """Runs `processes` dispatcher processes until SIGTERM/SIGINT, restarting any that end by themselves;
+    with `metrics_socket`, serves their metrics on it."""
     if not settings.mongodb_uri:
         raise ValueError("run_workers needs settings.mongodb_uri (the database the servers use)")
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads or clients
-    level = logging.getLogger().getEffectiveLevel()
     stop = _stop_on_signals()
+    exporter = _serve_metrics(settings, metrics_socket) if metrics_socket is not None else None
 
     def launch(index: int):
-        process = context.Process(target=_worker_main, args=(settings, index, level), name=f"tmf-worker-{index}")
+        process = context.Process(target=_worker_main, args=(settings, index), name=f"tmf-worker-{index}")
         process.start()
         return process, time.monotonic()
 
@@ -73,4 +101,9 @@ def run_workers(settings: Settings, processes: int) -> int:
         if process.is_alive():
             process.kill()
             process.join()
+    if exporter is not None:
+        server, client = exporter
+        server.shutdown()
+        server.server_close()
+        client.close()
     return 0

@@ -45,6 +45,16 @@ def die_with_parent() -> None:
         pass  # not Linux: stop() on a normal exit still ends the engine
 
 
+class DataDirectoryInUse(RuntimeError):
+    """Another live engine serves the data directory (its server is the engine's parent process)."""
+
+    def __init__(self, data_dir: Path, engine_pid: int, server_pid: int | None):
+        self.engine_pid, self.server_pid = engine_pid, server_pid
+        owner = f"another tmf-server (pid {server_pid}; its engine is pid {engine_pid})" if server_pid else \
+            f"an embedded engine (pid {engine_pid})"
+        super().__init__(f"the data directory {data_dir} is already served by {owner}")
+
+
 def _engine_command() -> list[str]:
     exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
     return [exe]
@@ -72,13 +82,13 @@ class EmbeddedEngine:
             return
         try:
             with open(f"/proc/{pid}/stat") as stat:
-                state = stat.read().rsplit(")", 1)[1].split()[0]
+                state, parent = stat.read().rsplit(")", 1)[1].split()[:2]
             with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
                 engine = b"nx-27017" in cmdline.read()
         except OSError:
-            state, engine = "gone", False
+            state, parent, engine = "gone", "0", False
         if engine and state != "Z":
-            raise RuntimeError(f"an embedded engine (pid {pid}) already serves {self.data_dir}")
+            raise DataDirectoryInUse(self.data_dir, pid, int(parent) if int(parent) > 1 else None)
         pid_file.unlink(missing_ok=True)
 
     def start(self, timeout: float = 30.0) -> "EmbeddedEngine":
