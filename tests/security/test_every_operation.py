@@ -24,7 +24,7 @@ EXPECTED = {
     "POST /problemGroup": "serviceProblem:write", "POST /problemUngroup": "serviceProblem:write",
     "POST /hub": "hub:write", "DELETE /hub/{id}": "hub:write", "GET /hub": "hub:read", "GET /hub/{id}": "hub:read",
     "GET /delivery": "admin", "GET /delivery/{id}": "admin", "POST /delivery/redrive": "admin",
-    "POST /delivery/{id}/redrive": "admin",
+    "POST /delivery/{id}/redrive": "admin", "POST /delivery/send-now": "admin", "POST /delivery/{id}/send-now": "admin",
     "POST /troubleTicketEvent": "intake:write", "POST /alarmEvent": "intake:write",
     "POST /slaViolationEvent": "intake:write", "POST /event": "intake:write",
     "GET /record": "intake:read", "GET /record/{id}": "intake:read",
