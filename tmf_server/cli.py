@@ -54,6 +54,9 @@ environment variables (README.md, "Configuration", has the details):
   TMF_LEASE_SECONDS        how long a dispatcher's claim holds (60)
   TMF_MAX_RETRY_AFTER      cap on a listener's Retry-After, seconds (36000)
   TMF_INTAKE_PRIORITY_MATRIX, TMF_INTAKE_DEFAULT_TIER   the intake's priority rule (docs/intake.md)
+  TMF_INTAKE_QOS_TICKET_WORDS  words that make a trouble ticket a QoS report (docs/intake.md)
+  TMF_INTAKE_LEASE         seconds a request holds a received notification (30)
+  TMF_INTAKE_SWEEP         seconds between sweeps of records a crash left received (10)
   TMF_AUTH                 off or jwt: OAuth 2.0 bearer tokens on every API operation (docs/security.md)
   TMF_JWT_ISSUER, TMF_JWT_AUDIENCE   the tokens' iss and aud
   TMF_JWKS_URL, TMF_JWKS_FILE        where the identity provider's keys are
