@@ -70,6 +70,11 @@ environment variables (README.md, "Configuration", has the details):
   TMF_LOG_LEVEL            DEBUG, INFO, WARNING or ERROR (INFO)
   TMF_LOG_FORMAT           text or json (text)
   TMF_ENGINE_RESTART_DELAYS  seconds before each restart of an embedded engine that died (then exit 3)
+  TMF_MAX_URL_BYTES        longest URL, 414 above (8192)
+  TMF_MAX_IN_FLIGHT        requests handled at once per process, 503 above (256)
+  TMF_BODY_TIMEOUT         seconds a request body may take to arrive, 408 after (10)
+  TMF_QUERY_TIMEOUT_MS     maxTimeMS of every list query (5000)
+  TMF_IDEMPOTENCY_TTL      seconds an Idempotency-Key is remembered (86400)
 """
 
 

@@ -127,7 +127,7 @@ def test_the_server_exits_non_zero_when_the_engine_cannot_be_restarted(tmp_path,
         returncode = process.process.wait(timeout=120)
         assert returncode == 3, process.log()
         assert "could not be restarted" in process.log()
-        assert "already serves" in process.log()
+        assert "is already served by" in process.log()  # the data directory, by the impostor
     finally:
         impostor.kill()
         impostor.wait()
