@@ -11,8 +11,10 @@ from tmf_server.store.idempotency import DONE, IDEMPOTENCY_KEYS, PENDING, Idempo
 
 
 class Clock:
+    """Starts at the real time: the embedded engine hides documents whose TTL field is past by the wall clock."""
+
     def __init__(self):
-        self.now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now

@@ -394,6 +394,9 @@ FILTER_SHAPES: list[Shape] = [
     Shape("status=pending&priority<=3"), Shape("status=inProgress&priority<=2", sort="creationDate"),
     Shape("status=held", sort="-creationDate,priority", offset=3, limit=7),
     Shape("status=acknowledged&relatedParty.id=C1,C2,C3", offset=1, limit=4),
+    # One status and a priority range: counted on the status-by-priority key.
+    Shape("status=acknowledged&priority>1&priority<=4"), Shape("status=pending&priority=3"),
+    Shape("status=held&priority.gte=2"), Shape("status=closed&priority<2"), Shape("status=resolved&priority.gt=0"),
     Shape("status!=closed&relatedParty.id=C1,C2"),
     Shape("relatedParty.id=C3&relatedParty.role=customer"),  # two conditions: any element each
     Shape("relatedParty.id!=C1&affectedService.id=S1,S2,S3,S4,S5"),

@@ -18,15 +18,21 @@ from tmf_server.store.reader import CollectionReader
 INSTANT_ATTRIBUTES = ("creationDate", "lastUpdate", "resolutionDate", "statusChangeDate")
 # Version of the derived fields a stored document carries (date copies, lookup keys); older ones are brought up
 # to date when the server starts.
-STORED_FORM = 2
+STORED_FORM = 3
 _FORM = "_form"
 _BACKFILL_BATCH = 500
 OLDEST_FIRST = ((instant_field("creationDate"), 1), ("_id", 1))
 # The status and the creation instant in one string that sorts as (status, creationDate): a list of one status
 # in date order walks one index range instead of sorting every report of that status (docs/mongodb.md).
 STATUS_BY_DATE = "_statusByDate"
-_AFTER_SEPARATOR = "}"
-_INSTANT_SHIFT = 10**14  # epoch ms of year 1 is about -6.2e13  # the character after "|": the upper bound of one status's range
+_AFTER_SEPARATOR = "}"  # the character after "|": the upper bound of one status's range
+_INSTANT_SHIFT = 10**14  # epoch ms of year 1 is about -6.2e13
+# The status and the priority in one string that sorts as (status, priority): the count of a list of one status
+# and a priority range is one index range (the engine counts an AND of two indexed fields row by row).
+STATUS_BY_PRIORITY = "_statusByPriority"
+_INTEGER_SHIFT = 2**63  # a 64-bit integer shifted to 0 .. 2^64 - 1: 20 digits
+_LOWER = {"$gt": False, "$gte": True, "$eq": True}  # operator -> whether the bound is inclusive
+_UPPER = {"$lt": False, "$lte": True, "$eq": True}
 
 # Attributes that lists filter and sort on, and the intake's lookup keys. Arrays of sub-documents are indexed
 # for $elemMatch. Not compound with _id: the embedded engine then rejects every insert (docs/mongodb.md).
@@ -34,6 +40,7 @@ INDEXES = [
     [(instant_field("creationDate"), pymongo.DESCENDING)],
     [("status", pymongo.ASCENDING)],
     [(STATUS_BY_DATE, pymongo.ASCENDING)],
+    [(STATUS_BY_PRIORITY, pymongo.ASCENDING)],
     [("priority", pymongo.ASCENDING)],
     [("category", pymongo.ASCENDING)],
     [(instant_field("lastUpdate"), pymongo.ASCENDING)],
@@ -67,6 +74,9 @@ def with_derived_fields(document: dict) -> dict:
     """A stored document with its derived internal fields: the date copies, the lookup keys, the status by date."""
     document = with_lookup_keys(with_instants(document, INSTANT_ATTRIBUTES))
     document.pop(STATUS_BY_DATE, None)
+    document.pop(STATUS_BY_PRIORITY, None)
+    if isinstance(document.get("status"), str) and _is_integer(document.get("priority")):
+        document[STATUS_BY_PRIORITY] = f"{document['status']}|{document['priority'] + _INTEGER_SHIFT:020d}"
     if isinstance(document.get("status"), str):
         created = document.get(instant_field("creationDate"))
         # Shifted and zero-padded so that the strings sort as the numbers (years 1 to 9999 all fit); without a
@@ -75,6 +85,31 @@ def with_derived_fields(document: dict) -> dict:
             f"{created + _INSTANT_SHIFT:015d}" if isinstance(created, int) else "")
     document[_FORM] = STORED_FORM
     return document
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -_INTEGER_SHIFT <= value < _INTEGER_SHIFT
+
+
+def _counted_by_status_and_priority(filter_: dict) -> dict | None:
+    """A filter of exactly one status and a priority range, as one range of the status-by-priority key; else None.
+
+    Stored priorities are integers (the schema), and an integer range selects the same reports as the range of
+    their keys; a priority that is not an integer has no key, as it matches no integer bound."""
+    status, priority = filter_.get("status"), filter_.get("priority")
+    if (set(filter_) != {"status", "priority"} or not isinstance(status, dict) or list(status) != ["$eq"]
+            or not isinstance(status["$eq"], str) or not isinstance(priority, dict) or not priority
+            or not set(priority) <= {*_LOWER, *_UPPER} or not all(_is_integer(v) for v in priority.values())):
+        return None
+    prefix = status["$eq"] + "|"
+    low, high = (prefix, True), (status["$eq"] + _AFTER_SEPARATOR, False)  # (key, inclusive): the whole status
+    for operator, value in priority.items():
+        key = f"{prefix}{value + _INTEGER_SHIFT:020d}"
+        if operator in _LOWER:  # the higher bound wins; at the same key, the exclusive one
+            low = max(low, (key, _LOWER[operator]), key=lambda bound: (bound[0], not bound[1]))
+        if operator in _UPPER:  # the lower bound wins; at the same key, the exclusive one
+            high = min(high, (key, _UPPER[operator]), key=lambda bound: (bound[0], bound[1]))
+    return {STATUS_BY_PRIORITY: {"$gte" if low[1] else "$gt": low[0], "$lte" if high[1] else "$lt": high[0]}}
 
 
 def _by_status_and_date(filter_: dict, sort) -> tuple[dict, list]:
@@ -153,6 +188,9 @@ class ServiceProblemRepository(CollectionReader):
         return super().find(*_by_status_and_date(filter_, sort), offset, limit, projection, max_time_ms)
 
     def count(self, filter_: dict, max_time_ms: int | None = None) -> int:
+        by_priority = _counted_by_status_and_priority(filter_)
+        if by_priority is not None:
+            return super().count(by_priority, max_time_ms)
         forms = counting_forms(filter_)
         if forms is None:
             return super().count(filter_, max_time_ms)

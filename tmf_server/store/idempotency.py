@@ -2,9 +2,9 @@
 
 A record is claimed (`pending`, with the request's fingerprint and the id the new resource will have) before the
 operation writes anything, and completed with the answer once the operation is done. Records expire `ttl` seconds
-after they were claimed: MongoDB removes them through a TTL index; the embedded engine keeps TTL indexes without
-acting on them, so an expired record is also treated as absent when read and expired records are purged now and
-then by the claims themselves.
+after they were claimed: MongoDB removes them through a TTL index (within a minute or so); the embedded engine
+hides them from reads once past but does not delete them. So an expired record is also treated as absent when
+read, and expired records are purged now and then by the claims themselves.
 """
 from __future__ import annotations
 
