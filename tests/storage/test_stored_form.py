@@ -5,7 +5,8 @@ import pymongo
 import pytest
 
 from tmf_server.events.outbox import Outbox
-from tmf_server.problems.repository import STATUS_BY_DATE, ServiceProblemRepository, ensure_indexes
+from tmf_server.problems.repository import (STATUS_BY_DATE, STATUS_BY_PRIORITY, ServiceProblemRepository,
+                                            ensure_indexes)
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.embedded import EmbeddedEngine
 
@@ -44,6 +45,9 @@ def test_documents_of_earlier_forms_are_brought_up_to_date_and_listed_by_status_
     stored = {d["_id"]: d for d in db[SERVICE_PROBLEMS].find()}
     assert stored["B"]["_creationDateMs"] == 1767398400000  # the date copy rewritten from the text
     assert stored["C"][STATUS_BY_DATE] == "pending|" + str(1767225600000 + 10**14).zfill(15)
+    assert stored["C"][STATUS_BY_PRIORITY] == "pending|" + str(2 + 2**63).zfill(20)
+    assert repository.count({"status": {"$eq": "held"}, "priority": {"$gte": 2, "$lt": 3}}) == 3
+    assert repository.count({"status": {"$eq": "held"}, "priority": {"$gt": 2}}) == 0
     newest_first = repository.find({"status": {"$eq": "held"}}, [("_creationDateMs", -1), ("_id", 1)], 0, 10)
     assert [d["_id"] for d in newest_first] == ["B", "A", "D"]
     oldest_first = repository.find({"status": {"$eq": "held"}, "priority": {"$lte": 2}},
