@@ -39,10 +39,8 @@ def once(body, perform: Perform, recover: Recover | None = None, what: Callable[
     header = flask.request.headers.get(HEADER)
     if header is None:
         return _outcome_known(perform, str(uuid.uuid4()), what)
-    key = header.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':  # the draft's structured-field string form
-        key = key[1:-1]
-    if not _KEY.fullmatch(key):
+    key = key_of(header)
+    if key is None:
         raise BadRequest(f"{HEADER} must be 1 to 255 printable ASCII characters without spaces.",
                          code="invalidIdempotencyKey")
     keys = services().idempotency
@@ -75,6 +73,15 @@ def once(body, perform: Perform, recover: Recover | None = None, what: Callable[
     except PyMongoError as exc:  # answered anyway: a retry finds the resource under the planned id
         log.warning("answer for %s not recorded: %s", scope, exc)
     return answer
+
+
+def key_of(header: str) -> str | None:
+    """The key an Idempotency-Key header names, or None if it is not a valid one (the served documents' `pattern`
+    of the header states the same rule)."""
+    key = header.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':  # the draft's structured-field string form
+        key = key[1:-1]
+    return key if _KEY.fullmatch(key) else None
 
 
 def _outcome_known(perform: Perform, resource_id: str, what: Callable[[str], str] | None) -> Answer:
