@@ -14,6 +14,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from tests.intake.support import IntakeContract
 from tests.support.assertions import (
     assert_tmf_error,
     no_subscription_written,
@@ -1097,7 +1098,7 @@ def test_an_integer_beyond_64_bits_in_a_hub_query_is_400(api):
 def test_a_number_of_5000_digits_in_a_body_is_400(api, path):
     text = json.dumps(report()).replace('"priority": 3', '"priority": ' + "9" * 5000)
     with nothing_written(api), no_subscription_written(api):
-        response = api.request("POST", path, data=text, headers=JSON, check=False)
+        response = api.request("POST", path, data=text, headers=JSON)
         assert_tmf_error(response, 400, "digits", "64-bit")
 
 
@@ -1116,6 +1117,7 @@ def test_a_number_beyond_64_bits_in_an_intake_event_is_400(api, server, digits, 
     with nothing_written(api):
         response = requests.post(server.root_url + "/intake/troubleTicketEvent", data=text, headers=JSON, timeout=30)
         assert_tmf_error(response, 400, fragment)
+        IntakeContract().check("POST", "/intake/troubleTicketEvent", response)
     assert records() == before
 
 
@@ -1159,14 +1161,28 @@ def test_an_empty_path_segment_is_a_tmf_404(server, path):
     assert_tmf_error(response, 404, "empty path segment")
 
 
-def test_a_url_over_8_kb_is_a_tmf_414(api):
-    response = api.list("description=" + "a" * 9000, check=False)
-    assert_tmf_error(response, 414, "at most 8192")
+@pytest.mark.parametrize("method, target", [
+    ("GET", "/serviceProblem?description=" + "a" * 9000),
+    ("POST", "/serviceProblem?pad=" + "a" * 9000),
+    ("POST", "/problemAcknowledgement?pad=" + "a" * 9000),
+    ("DELETE", "/hub/" + "a" * 9000),
+])
+def test_a_url_over_8_kb_is_a_tmf_414_on_any_operation(api, method, target):
+    with nothing_written(api), no_subscription_written(api):
+        body = {"json": report()} if method == "POST" else {}
+        response = api.request(method, target, **body)  # the contract declares 414 on every operation
+        assert_tmf_error(response, 414, "at most 8192")
 
 
 def test_5000_parameters_are_a_tmf_414(api):
-    response = api.list("&".join(f"status=s{i}" for i in range(5000)), check=False)
+    response = api.list("&".join(f"status=s{i}" for i in range(5000)))
     assert_tmf_error(response, 414, "at most 8192")
+
+
+def test_a_url_over_8_kb_is_a_tmf_414_on_the_intake_too(server):
+    response = requests.get(server.root_url + "/intake/record?sourceEventId=" + "a" * 9000, timeout=30)
+    assert_tmf_error(response, 414, "at most 8192")
+    IntakeContract().check("GET", "/intake/record", response)
 
 
 def test_a_100_kb_url_is_refused_by_the_http_layer_as_the_readme_says(api):

@@ -7,7 +7,6 @@ Idempotency-Key. Answers are TMF Errors (4xx or 503), nothing acknowledged is lo
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import select
@@ -18,11 +17,14 @@ import sys
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from tests.api.test_database_faults import engine_pid, pid_alive
+from tests.intake.support import IntakeContract
 from tests.support.assertions import assert_tmf_error, no_subscription_written, nothing_written
 from tests.support.client import Api, report
 from tests.support.polling import wait_for
@@ -105,6 +107,7 @@ def test_a_killed_engine_is_restarted_and_service_resumes_with_nothing_lost(tmp_
         assert process.process.poll() is None, "the server stayed up"
         for response in refused:  # while the engine was away: TMF 503s with Retry-After, nothing else
             assert_unavailable(response, "serviceUnavailable", "writeOutcomeUnknown")
+            api.contract.check("POST", urlsplit(response.url).path, response)
         for problem_id in acknowledged:
             assert api.get(problem_id).status_code == 200, f"acknowledged report {problem_id} lost"
         assert api.total() >= len(acknowledged)
@@ -137,15 +140,21 @@ def test_the_server_exits_non_zero_when_the_engine_cannot_be_restarted(tmp_path,
 # ------------------------------------------------------------------------------------------------------------
 # Slow and idle clients
 
-HALF_SENT = (b"POST /tmf-api/serviceProblemManagement/v4/serviceProblem HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-             b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"category\": \"")
+CREATE_PATH = "/tmf-api/serviceProblemManagement/v4/serviceProblem"
+INTAKE_PATH = "/intake/troubleTicketEvent"
 
 
-def half_sent(port: int, count: int) -> list[socket.socket]:
+def half_sent_request(method: str, path: str) -> bytes:
+    """The headers of a request announcing a 100,000-byte body, and its first bytes."""
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 100000\r\n\r\n{{\"category\": \"").encode()
+
+
+def half_sent(port: int, count: int, method: str = "POST", path: str = CREATE_PATH) -> list[socket.socket]:
     sockets = []
     for _ in range(count):
         s = socket.create_connection(("127.0.0.1", port), timeout=60)
-        s.sendall(HALF_SENT)
+        s.sendall(half_sent_request(method, path))
         sockets.append(s)
     return sockets
 
@@ -158,9 +167,17 @@ def answer_of(s: socket.socket) -> bytes:
     return data
 
 
-def status_and_error(raw: bytes) -> tuple[int, dict, bytes]:
+def response_of(raw: bytes) -> requests.Response:
+    """A raw HTTP/1.1 answer as a requests.Response, for the contract checkers."""
     head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body), head.lower()
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    response = requests.Response()
+    response.status_code = int(status_line.split()[1])
+    response.headers = CaseInsensitiveDict({name.strip(): value.strip()
+                                            for name, value in (line.split(":", 1) for line in header_lines)})
+    response._content = body
+    response.encoding = "utf-8"
+    return response
 
 
 def test_half_sent_requests_get_408_or_503_and_others_are_served_with_memory_bounded(tmp_path, contract):
@@ -170,25 +187,33 @@ def test_half_sent_requests_get_408_or_503_and_others_are_served_with_memory_bou
         api.created()
         baseline = rss_kb(process.process.pid)
         held = half_sent(process.port, 100)
+        # Any request that announces a body can time out: a GET and an intake listener too (both declare 408).
+        sent = [("POST", CREATE_PATH)] * 100 + [("GET", CREATE_PATH), ("POST", INTAKE_PATH)]
+        for method, path in sent[100:]:
+            held += half_sent(process.port, 1, method, path)
         # Below the cap: other clients are served while the half-sent requests wait.
         assert api.list("limit=1").status_code == 200
         assert api.create(report()).status_code == 201
         # Beyond the cap (150 held): refused at once with a TMF 503, Retry-After, and the connection closed.
         extra = half_sent(process.port, 100)
         held += extra
+        sent += [("POST", CREATE_PATH)] * 100
         readable, _, _ = select.select(extra, [], [], 60)  # the first refusal: the cap is reached
         assert readable, "no request beyond the cap was refused"
         assert_unavailable(api.list("limit=1"), "tooManyRequestsInFlight")
         statuses = []
-        for s in held:  # the admitted ones get a TMF 408 once the body deadline passes, connection closed too
-            status, error, head = status_and_error(answer_of(s))
-            assert error["@type"] == "Error" and error["status"] == str(status)
-            assert b"connection: close" in head
-            if status == 503:
-                assert error["code"] == "tooManyRequestsInFlight" and b"retry-after:" in head
-            statuses.append(status)
+        intake_contract = IntakeContract()
+        for s, (method, path) in zip(held, sent):  # the admitted ones get a TMF 408 once the body deadline passes,
+            response = response_of(answer_of(s))  # connection closed too; each answer as its document declares it
+            (intake_contract if path == INTAKE_PATH else api.contract).check(method, path, response)
+            error = assert_tmf_error(response, response.status_code)
+            assert response.headers["Connection"] == "close"
+            if response.status_code == 503:
+                assert error["code"] == "tooManyRequestsInFlight" and int(response.headers["Retry-After"]) > 0
+            statuses.append(response.status_code)
         assert set(statuses) == {408, 503}
-        assert statuses.count(408) >= 100 and statuses.count(503) >= 1
+        assert statuses.count(408) >= 102 and statuses.count(503) >= 1
+        assert statuses[100:102] == [408, 408], "the half-sent GET and intake POST were admitted before the cap"
         wait_for(lambda: api.list("limit=1").status_code in (200, 206), message="service after the slow clients")
         assert api.total() == 2, "a half-sent request wrote a report"
         grown = rss_kb(process.process.pid) - baseline
@@ -302,7 +327,7 @@ def test_an_idempotency_key_reused_with_another_body_is_422_and_writes_nothing(t
     try:
         key = f"reuse-{uuid.uuid4()}"
         assert api.create(report(), headers={KEY: key}).status_code == 201
-        other = api.create(report(priority=1), headers={KEY: key}, check=False)
+        other = api.create(report(priority=1), headers={KEY: key})
         assert_tmf_error(other, 422, key, "another request body")
         assert api.total() == 1
         # Keys are per operation: the same key on /hub is another key.
@@ -326,6 +351,10 @@ def test_a_task_with_an_idempotency_key_is_carried_out_once(tmp_path, contract):
         again = api.request("POST", "/problemUnacknowledgement", json=body, headers={KEY: key})
         assert (again.status_code, again.json()) == (201, first.json())  # not a 409: it is already pending
         assert len(events_of(api, problem["id"])) == 2  # the create and one state change
+        other = api.request("POST", "/problemUnacknowledgement", json={**body, "trackingRecord": {"description": "x"}},
+                            headers={KEY: key})
+        assert_tmf_error(other, 422, key, "another request body")
+        assert len(events_of(api, problem["id"])) == 2
         refused_key = f"refused-{uuid.uuid4()}"
         missing = {"problem": [{"id": "no-such-report"}]}
         assert_tmf_error(api.request("POST", "/problemAcknowledgement", json=missing, headers={KEY: refused_key}),
@@ -337,8 +366,20 @@ def test_a_task_with_an_idempotency_key_is_carried_out_once(tmp_path, contract):
         process.stop()
 
 
-@pytest.mark.parametrize("key", ["", "with space", "x" * 256, "é"])
+@pytest.mark.parametrize("key", ["", "with space", "x" * 256, "é", '""'])
 def test_a_malformed_idempotency_key_is_400(api, key):
     with nothing_written(api):
         response = api.create(report(), headers={KEY: key.encode("utf-8")})
         assert_tmf_error(response, 400, KEY)
+
+
+def test_a_malformed_idempotency_key_on_the_hub_and_a_task_is_400_and_changes_nothing(api):
+    problem = api.created()
+    with no_subscription_written(api):
+        response = api.request("POST", "/hub", json={"callback": "http://127.0.0.1:9/x"}, headers={KEY: "a b"})
+        assert_tmf_error(response, 400, KEY)
+    before = events_of(api, problem["id"])
+    response = api.request("POST", "/problemUnacknowledgement", json={"problem": [{"id": problem["id"]}]},
+                           headers={KEY: "x" * 256})
+    assert_tmf_error(response, 400, KEY)
+    assert events_of(api, problem["id"]) == before and api.get(problem["id"]).json()["status"] == "acknowledged"
