@@ -11,8 +11,8 @@ request that breaks them; openapi/intake.yaml states every rule of a single attr
 here, narrowly, each entry with its reason:
 - POSITIVE_DATA_ACCEPTANCE_STATUSES: schemathesis's default list (2xx, 3xx, 401, 403, 404, 409, 429, 5xx: an
   unknown id, the lifecycle, ...) plus 412, If-Match naming another version; all are state-dependent.
-- ACCEPTED_REFUSALS: a 400 to a schema-valid request passes only if the TMF Error `code` (and message) is listed
-  for that operation; tests/contract/schemathesis_hooks.py applies the list. Any other 400 fails.
+- ACCEPTED_REFUSALS: a 400 (or 422) to a schema-valid request passes only if the TMF Error `code` (and message) is
+  listed for that operation; tests/contract/schemathesis_hooks.py applies the list. Any other 400 or 422 fails.
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ ACCEPTED_REFUSALS = [
     ("POST /hub", 400, "callbackNotAllowed", "", "a loopback or private callback address, per configuration (item 10)"),
     (r"PATCH /serviceProblem/\{id\}", 400, "invalidPatch", "does not exist in the resource",
      "a JSON Patch location missing from the stored report (state-dependent)"),
+    ("POST .*", 422, "idempotencyKeyReused", "already used with another request body",
+     "an Idempotency-Key an earlier request of the run used with another body (state-dependent: schemathesis draws "
+     "the same short keys, such as '0', for different bodies; item 21)"),
 ]
 DOCUMENTS = {
     "tmf656": "/tmf-api/serviceProblemManagement/v4",
