@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -23,7 +22,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from tests.api.test_database_faults import engine_pid, pid_alive
+from tests.api.test_database_faults import engine_pid
 from tests.intake.support import IntakeContract
 from tests.support.assertions import assert_tmf_error, no_subscription_written, nothing_written
 from tests.support.client import Api, report
