@@ -31,6 +31,7 @@ from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.settings import Settings
 from tmf_server.events.dispatcher import Dispatcher
 from tmf_server.events.dispatcher import ensure_indexes as ensure_event_indexes
+from tmf_server.events.gauges import StoreGauges
 from tmf_server.events.outbox import Outbox
 from tmf_server.events.records import EventRecords
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
@@ -175,7 +176,8 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
         app.middleware.apis[-1].specification.operation_cls = OneBodyTypeOperation
     app.app.extensions[EXTENSION_KEY] = services
     readiness = Readiness(db, settings.db_timeout_ms / 1000, dispatcher)
-    app.add_middleware(Monitoring, position=MiddlewarePosition.BEFORE_EXCEPTION, readiness=readiness, db=db)
+    app.add_middleware(Monitoring, position=MiddlewarePosition.BEFORE_EXCEPTION, readiness=readiness,
+                       store_gauges=StoreGauges(db))
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     if settings.auth_enabled and settings.intake_webhook_secrets:  # after the size limit: it reads the body
         app.add_middleware(IntakeSignatureCheck, position=MiddlewarePosition.BEFORE_VALIDATION,

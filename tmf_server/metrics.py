@@ -6,27 +6,19 @@ Counters and histograms are kept by the process that observes them. Under `tmf-s
 sums the files of every process. Without it (tests that build a Dispatcher in-process) they stay in memory.
 
 What the database already knows (outbox backlog, deliveries retrying and parked, subscriptions) is not counted
-in the processes: `StoreCollector` asks the owning repositories at scrape time, with counts the indexes answer,
-so the numbers are right whichever process or machine wrote them.
+in the processes: `tmf_server.events.gauges.StoreGauges` asks the owning repositories at scrape time, with counts
+the indexes answer, so the numbers are right whichever process or machine wrote them. It lives beside those
+repositories, so that this module, which every layer records into, imports none of them.
 """
 from __future__ import annotations
 
-import logging
 import os
-import sys
-import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST as TEXT_CONTENT_TYPE
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tmf_server import __version__
-
-log = logging.getLogger(__name__)
-
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-SCRAPE_LIMIT = 1000  # documents read at most to find the oldest unpublished event
 
 # Not registered anywhere at import: `registry()` collects them (in-process) or their files (multiprocess).
 _OWN = CollectorRegistry()
@@ -79,72 +71,16 @@ def database_unreachable(component: str) -> None:
     DATABASE_ERRORS.labels(component).inc()
 
 
-# -- what the database knows, read at scrape time ----------------------------------------------------------
-
-
-class StoreCollector:
-    """Gauges read from the database through the repositories that own each collection, once per scrape."""
-
-    def __init__(self, db, clock=time.time):
-        from tmf_server.events.deliveries import PARKED, RETRYING, DeliveryStore
-        from tmf_server.events.outbox import Outbox
-        from tmf_server.events.sources import EventSource, Subscriptions
-
-        self.outbox, self.events = Outbox(db), EventSource(db)
-        self.deliveries, self.subscriptions = DeliveryStore(db), Subscriptions(db)
-        self.states = (RETRYING, PARKED)
-        self.clock = clock
-
-    def collect(self):
-        info = GaugeMetricFamily("tmf_server_info", "The server's version and Python", labels=["version", "python"])
-        info.add_metric([__version__, ".".join(map(str, sys.version_info[:3]))], 1)
-        yield info
-        up = GaugeMetricFamily("tmf_database_up", "1 if the database answered this scrape's queries, else 0")
-        try:
-            gauges = list(self._from_store())
-        except Exception as exc:  # a scrape must still answer: the failure is itself the signal
-            log.warning("metrics: database not read: %s", exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield from gauges
-
-    def _from_store(self):
-        now_ms = self.clock() * 1000
-        documents, outbox_oldest = self.outbox.backlog(SCRAPE_LIMIT)
-        awaiting, fanout_oldest = self.events.fanout_backlog(SCRAPE_LIMIT)
-        yield GaugeMetricFamily("tmf_outbox_pending", "Changed reports whose events are not yet published",
-                                value=documents)
-        yield GaugeMetricFamily("tmf_events_awaiting_fanout", "Published events not yet fanned out to subscriptions",
-                                value=awaiting)
-        oldest = min((t for t in (outbox_oldest, fanout_oldest) if t is not None), default=None)
-        yield GaugeMetricFamily("tmf_outbox_oldest_age_seconds",
-                                "Age of the oldest event not yet published or fanned out (0 when none waits)",
-                                value=max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0)
-        deliveries = GaugeMetricFamily("tmf_deliveries_in_state", "Deliveries now in a state that needs watching",
-                                       labels=["state"])
-        for state in self.states:
-            deliveries.add_metric([state], self.deliveries.count({"state": state}))
-        yield deliveries
-        active, inactive = self.subscriptions.counts()
-        subscriptions = GaugeMetricFamily("tmf_subscriptions", "Hub subscriptions, active or disabled (410 Gone)",
-                                          labels=["state"])
-        subscriptions.add_metric(["active"], active)
-        subscriptions.add_metric(["disabled"], inactive)
-        yield subscriptions
-
-
-def registry(db=None) -> CollectorRegistry:
-    """What a scrape reads: every process's counters (multiprocess mode) or this one's, and the store's gauges."""
+def registry(store_gauges=None) -> CollectorRegistry:
+    """What a scrape reads: every process's counters (multiprocess mode) or this one's, and the store's gauges
+    (a collector such as `events.gauges.StoreGauges`, built by the caller)."""
     scraped = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
         MultiProcessCollector(scraped)
     else:
         scraped.register(_OwnMetrics())
-    if db is not None:
-        scraped.register(StoreCollector(db))
+    if store_gauges is not None:
+        scraped.register(store_gauges)
     return scraped
 
 
@@ -153,6 +89,6 @@ class _OwnMetrics:
         return _OWN.collect()
 
 
-def exposition(db=None) -> tuple[bytes, str]:
+def exposition(store_gauges=None) -> tuple[bytes, str]:
     """The Prometheus text exposition and its content type."""
-    return generate_latest(registry(db)), TEXT_CONTENT_TYPE
+    return generate_latest(registry(store_gauges)), TEXT_CONTENT_TYPE

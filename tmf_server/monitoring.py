@@ -54,10 +54,10 @@ def _header(scope, name: bytes) -> str | None:
 class Monitoring:
     """ASGI middleware (Connexion position BEFORE_EXCEPTION): own endpoints, access log, request metrics."""
 
-    def __init__(self, app, readiness: Readiness, db):
+    def __init__(self, app, readiness: Readiness, store_gauges):
         self.app = app
         self.readiness = readiness
-        self.db = db
+        self.store_gauges = store_gauges  # what /metrics reads from the database at scrape time
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -95,7 +95,7 @@ class Monitoring:
             body = _json(error_body(405, "methodNotAllowed", f"{scope['method']} is not allowed here; allowed: GET."))
             status, content_type = 405, "application/json"
         elif path == METRICS:
-            exposition, content_type = await asyncio.to_thread(metrics.exposition, self.db)
+            exposition, content_type = await asyncio.to_thread(metrics.exposition, self.store_gauges)
             body, status = exposition, 200
         elif path == LIVE:
             body, status, content_type = _json({"status": "up", "version": __version__}), 200, "application/json"

@@ -25,6 +25,7 @@ import pymongo
 import pytest
 
 from tmf_server.app import load_spec
+from tmf_server.dates import canonical_datetime
 from tmf_server.events.outbox import Outbox
 from tmf_server.intake.repository import INTAKE_EVENTS, IntakeRepository
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
@@ -32,7 +33,6 @@ from tmf_server.problems.lookups import ids_of
 from tmf_server.problems.repository import (ServiceProblemRepository, ensure_indexes, problem_catalog,
                                             with_derived_fields)
 from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.query.filters import canonical_datetime
 from tmf_server.query.listing import parse_list_query
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.embedded import EmbeddedEngine

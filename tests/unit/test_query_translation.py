@@ -4,10 +4,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tmf_server.app import load_spec
+from tmf_server.dates import canonical_datetime
 from tmf_server.errors import BadRequest
 from tmf_server.problems.repository import problem_catalog
 from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.query.filters import build_filter, canonical_datetime
+from tmf_server.query.filters import build_filter
 from tmf_server.query.listing import parse_list_query
 from tmf_server.query.params import Term, split_query_string
 

@@ -5,7 +5,7 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from tmf_server.query.filters import canonical_datetime
+from tmf_server.dates import canonical_datetime
 
 JITTER = 0.10  # each scheduled delay is drawn from [0.9 d, 1.1 d]
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import uuid
 
+from tmf_server.bodies import check_keys
 from tmf_server.errors import BadRequest, NotFound
 from tmf_server.events.builder import EVENT_TYPES
 from tmf_server.events.callbacks import check_callback
 from tmf_server.events.signing import signing_key
-from tmf_server.problems.rules import check_keys
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import build_filter, resolve_term
 from tmf_server.query.params import Term, split_query_string

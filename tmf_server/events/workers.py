@@ -14,6 +14,7 @@ from pymongo.errors import PyMongoError
 
 from tmf_server import logs, metrics
 from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
+from tmf_server.events.gauges import StoreGauges
 from tmf_server.settings import Settings
 from tmf_server.store.database import connect
 
@@ -56,7 +57,7 @@ class _QuietHandler(WSGIRequestHandler):
 def _serve_metrics(settings: Settings, sock: socket.socket):
     """/metrics of the worker processes (their multiprocess files) and of the database, on `sock`."""
     client = connect(settings.mongodb_uri, settings)
-    registry = metrics.registry(client[settings.database])
+    registry = metrics.registry(StoreGauges(client[settings.database]))
     server = ThreadingWSGIServer(sock.getsockname()[:2], _QuietHandler, bind_and_activate=False)
     server.socket.close()
     server.socket = sock  # bound by the command, so a busy port was a clear error before anything started

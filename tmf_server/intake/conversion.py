@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tmf_server.dates import canonical_datetime
 from tmf_server.intake.priority import TIERS, Assessment, PriorityRule, normalise_tier
-from tmf_server.query.filters import canonical_datetime
 from tmf_server.validation import is_uri
 
 # What a conversion asks the intake to do.

@@ -21,8 +21,8 @@ from datetime import datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
+from tmf_server.dates import canonical_datetime
 from tmf_server.errors import BadRequest
-from tmf_server.query.filters import canonical_datetime
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 # A character that is not white space as str.strip() and str.isspace() know it: an identifier must contain one.

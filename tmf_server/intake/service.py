@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from pymongo.errors import PyMongoError
 
+from tmf_server.bodies import check_keys
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.intake import schemas
 from tmf_server.intake.conversion import CLEARED, REJECTED, UPDATE, Context, Conversion
@@ -19,7 +20,6 @@ from tmf_server.intake.priority import PriorityRule
 from tmf_server.intake.relevance import TicketRelevance
 from tmf_server.intake.repository import IntakeRepository
 from tmf_server.intake.sources import Rules, convert
-from tmf_server.problems.rules import check_keys
 from tmf_server.problems.service import ServiceProblemService, utc_now
 from tmf_server.problems.tasks import ProblemTasks
 from tmf_server.validation import component_validator, first_error

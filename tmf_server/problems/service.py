@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from tmf_server.bodies import check_keys
+from tmf_server.dates import canonical_datetime
 from tmf_server.errors import NotFound, PreconditionFailed
+from tmf_server.events.builder import Change
 from tmf_server.problems import lifecycle
 from tmf_server.problems.information import REQUIRED_PREFIX, awaiting_information, missing_information
 from tmf_server.problems.patching import JSON_PATCH, json_patch, merge_patch, touched_attributes
-from tmf_server.events.builder import Change
-from tmf_server.store.documents import to_api
 from tmf_server.problems.repository import ServiceProblemRepository
-from tmf_server.problems.rules import ServiceProblemRules, check_keys, check_type
-from tmf_server.query.filters import canonical_datetime
+from tmf_server.problems.rules import ServiceProblemRules, check_type
 from tmf_server.settings import Settings
+from tmf_server.store.documents import to_api
 
 MAX_WRITE_ATTEMPTS = 50
 

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from tmf_server.bodies import check_keys
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.problems.lifecycle import FINAL_STATUSES
-from tmf_server.problems.rules import check_keys
 from tmf_server.problems.service import ServiceProblemService, Stored
 
 log = logging.getLogger(__name__)

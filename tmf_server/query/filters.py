@@ -15,8 +15,8 @@ equality, since the guard alone would drop documents that lack the attribute.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
+from tmf_server.dates import canonical_datetime, parse_datetime
 from tmf_server.errors import BadRequest
 from tmf_server.query.catalog import Attribute, AttributeCatalog
 from tmf_server.query.params import SUFFIX_OPERATORS, SYMBOLS, Term
@@ -41,28 +41,6 @@ _DATE_LIKE = re.compile(r"\s*(?:\d{4}[-/]\d{2}[-/]\d{2}|\d{2}[-/]\d{2}[-/]\d{4})
 
 def _bad(message: str) -> BadRequest:
     return BadRequest(message, code="invalidQuery")
-
-
-def canonical_datetime(value: datetime) -> str:
-    """The one stored form of a date-time: UTC, milliseconds, 'Z' (so strings order like times)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    try:
-        value = value.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
-        raise ValueError(f"{value.isoformat()} is outside the years 0001 to 9999 in UTC.") from None
-    # Not strftime: its %Y does not pad years before 1000 to four digits, which RFC 3339 requires.
-    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
-            f"{value.second:02d}.{value.microsecond // 1000:03d}Z")
-
-
-_DECODED_PLUS_OFFSET = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
-
-
-def parse_datetime(text: str) -> datetime:
-    # An unencoded '+' of an offset arrives as a space in a query string: read it back as '+'.
-    text = _DECODED_PLUS_OFFSET.sub(r"\1+\2", text.strip())
-    return datetime.fromisoformat(text.replace("z", "Z"))
 
 
 def typed_value(attribute: Attribute, text: str):
