@@ -33,10 +33,10 @@ from tmf_server.events.dispatcher import Dispatcher
 from tmf_server.events.dispatcher import ensure_indexes as ensure_event_indexes
 from tmf_server.events.gauges import StoreGauges
 from tmf_server.events.outbox import Outbox
-from tmf_server.events.records import EventRecords
+from tmf_server.events.sources import EventRecords
 from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
 from tmf_server.intake.service import IntakeService
-from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
+from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionRepository, SubscriptionService
 from tmf_server.security.contract import served_document, startup_problem
 from tmf_server.security.enforcement import IntakeSignatureCheck, security_map, validator_from
 from tmf_server.store.database import connect
@@ -135,7 +135,7 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
     services = Services(
         settings=settings, db=db, problems=problems, problem_repository=repository, problem_catalog=catalog,
         records=EventRecords(db, outbox), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
-        subscriptions=SubscriptionService(db, event_catalog, settings.callback_allow, utc_now),
+        subscriptions=SubscriptionService(SubscriptionRepository(db), event_catalog, settings.callback_allow, utc_now),
         subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
         intake=IntakeService(db, problems, settings, spec), dispatcher=dispatcher,
         idempotency=IdempotencyKeys(db, settings.idempotency_ttl_seconds),

@@ -15,7 +15,7 @@ import pymongo
 import pytest
 
 from tmf_server.app import load_spec
-from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionService
+from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionRepository, SubscriptionService
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.matcher import UnsupportedFilter, matches
 from tmf_server.store.database import EVENTS
@@ -96,7 +96,7 @@ QUERIES = [
 def translate():
     spec = load_spec()
     catalog = AttributeCatalog(spec, "ServiceProblemAttributeValueChangeEvent", stored_under=EVENT_ENVELOPE_ROOT)
-    return SubscriptionService(mongomock.MongoClient().db, catalog, (), lambda: "").translate
+    return SubscriptionService(SubscriptionRepository(mongomock.MongoClient().db), catalog, (), lambda: "").translate
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from tmf_server.events.fanout import fan_out
 from tmf_server.events.outbox import Outbox
 from tmf_server.events.sender import AttemptResult, Sender
 from tmf_server.events.signing import sign
-from tmf_server.events.sources import EventSource, Subscriptions
+from tmf_server.events.sources import EventSource
+from tmf_server.events.subscriptions import SubscriptionRepository
 from tmf_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Dispatcher:
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{name or uuid.uuid4().hex[:8]}"
         self.events = EventSource(db)
         self.outbox = Outbox(db)
-        self.subscriptions = Subscriptions(db)
+        self.subscriptions = SubscriptionRepository(db)
         self.deliveries = DeliveryStore(db)
         self.sender = Sender(settings.delivery_timeout, settings.callback_allow)
         self.concurrency = max(1, settings.delivery_concurrency)

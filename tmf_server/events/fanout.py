@@ -6,14 +6,15 @@ import logging
 from pymongo.errors import PyMongoError
 
 from tmf_server.events.deliveries import PARKED, DeliveryStore, new_delivery
-from tmf_server.events.sources import EventSource, Subscriptions
+from tmf_server.events.sources import EventSource
+from tmf_server.events.subscriptions import SubscriptionRepository
 from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT
 from tmf_server.query.matcher import UnsupportedFilter, matches
 
 log = logging.getLogger(__name__)
 
 
-def fan_out(events: EventSource, subscriptions: Subscriptions, deliveries: DeliveryStore, *, owner: str,
+def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveries: DeliveryStore, *, owner: str,
             now_ms: int, lease_ms: int, limit: int) -> int:
     """Fans out one batch of events; returns how many events it handled.
 

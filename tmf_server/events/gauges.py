@@ -15,7 +15,8 @@ from prometheus_client.core import GaugeMetricFamily
 from tmf_server import __version__
 from tmf_server.events.deliveries import PARKED, RETRYING, DeliveryStore
 from tmf_server.events.outbox import Outbox
-from tmf_server.events.sources import EventSource, Subscriptions
+from tmf_server.events.sources import EventSource
+from tmf_server.events.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class StoreGauges:
 
     def __init__(self, db, clock=time.time):
         self.outbox, self.events = Outbox(db), EventSource(db)
-        self.deliveries, self.subscriptions = DeliveryStore(db), Subscriptions(db)
+        self.deliveries, self.subscriptions = DeliveryStore(db), SubscriptionRepository(db)
         self.states = (RETRYING, PARKED)
         self.clock = clock
 

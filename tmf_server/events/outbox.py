@@ -17,10 +17,10 @@ import logging
 from typing import Callable
 
 from pymongo import DeleteOne, UpdateOne
-from pymongo.errors import BulkWriteError
 
 from tmf_server import metrics
-from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS, duplicate_key_indexes
+from tmf_server.events.sources import EventSource
+from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.instants import instant_field
 from tmf_server.store.reader import CollectionReader
 
@@ -47,7 +47,7 @@ class Outbox:
     def __init__(self, db, publisher: Callable[[], None] | None = None):
         """`publisher` wakes the dispatcher that publishes written events; without one, writers publish them."""
         self.problems = db[SERVICE_PROBLEMS]
-        self.events = db[EVENTS]
+        self.events = EventSource(db)  # the owner of the event collection stores what is published
         self.publisher = publisher
 
     def written(self, problem_id: str) -> None:
@@ -84,16 +84,7 @@ class Outbox:
 
     def _publish(self, documents: list[dict]) -> int:
         events = [event for document in documents for event in document.get(OUTBOX, [])]
-        published = events
-        if events:
-            try:
-                self.events.insert_many(events, ordered=False)
-            except BulkWriteError as exc:  # events published by an earlier, interrupted flush are already there
-                repeated = duplicate_key_indexes(exc)
-                if repeated is None:
-                    raise
-                skipped = set(repeated)
-                published = [event for index, event in enumerate(events) if index not in skipped]
+        published = self.events.insert_published(events) if events else events
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.
         self.problems.bulk_write([

@@ -1,11 +1,13 @@
-"""pymongo access to what the event producer writes: stored events (read, fan-out lease and mark) and hub subscriptions."""
+"""The event collection's owner: stored events (published from the outboxes, read as ServiceProblemEventRecords,
+leased, fanned out and marked). Hub subscriptions are events/subscriptions.py's `SubscriptionRepository`."""
 from __future__ import annotations
 
 import uuid
 
 import pymongo
+from pymongo.errors import BulkWriteError
 
-from tmf_server.store.database import EVENTS, SUBSCRIPTIONS
+from tmf_server.store.database import EVENTS, duplicate_key_indexes
 from tmf_server.store.instants import epoch_ms
 from tmf_server.store.reader import CollectionReader
 
@@ -22,8 +24,23 @@ FANOUT_FIELDS = {"_id": 1, "eventType": 1, "eventTime": 1, "_problemId": 1, "_pr
 
 
 class EventSource:
+    """The only code that writes the event collection: the outbox's published events, then their fan-out state."""
+
     def __init__(self, db):
         self.collection = db[EVENTS]
+
+    def insert_published(self, events: list[dict]) -> list[dict]:
+        """Stores events moved out of an outbox; returns those not already stored (by an earlier, interrupted
+        publishing of the same outbox: a repeat is a harmless duplicate key)."""
+        try:
+            self.collection.insert_many(events, ordered=False)
+        except BulkWriteError as exc:
+            repeated = duplicate_key_indexes(exc)
+            if repeated is None:
+                raise
+            skipped = set(repeated)
+            return [event for index, event in enumerate(events) if index not in skipped]
+        return events
 
     def ensure_indexes(self) -> None:
         for keys in EVENT_INDEXES:
@@ -90,26 +107,27 @@ class EventSource:
                 self.collection.find({"_id": {"$in": event_ids}}, {"notification": 1})}
 
 
-class Subscriptions:
-    def __init__(self, db):
-        self.collection = db[SUBSCRIPTIONS]
+_BATCH = 100  # outboxes published per round before a read of the event records
 
-    def active(self) -> list[dict]:
-        return list(self.collection.find({"_active": {"$eq": True}}, {"_id": 1, "_filter": 1}))
 
-    def counts(self) -> tuple[int, int]:
-        """(active subscriptions, disabled ones)."""
-        reader = CollectionReader(self.collection.database, SUBSCRIPTIONS)
-        total, active = reader.count({}), reader.count({"_active": True})
-        return active, total - active
+class EventRecords(CollectionReader):
+    """Reads events after publishing the outboxes still waiting for the dispatcher, so that a client reads the
+    events of the changes it was just answered about."""
 
-    def get_many(self, subscription_ids: list[str]) -> dict[str, dict]:
-        return {s["_id"]: s for s in self.collection.find({"_id": {"$in": list(set(subscription_ids))}},
-                                                          {"callback": 1, "_secret": 1, "_active": 1,
-                                                           "_disabledReason": 1})}
+    def __init__(self, db, outbox):
+        """`outbox`: the `events.outbox.Outbox` whose waiting events are published before each read."""
+        super().__init__(db, EVENTS)
+        self.outbox = outbox
 
-    def disable(self, subscription_id: str, reason: str, stamp: str) -> bool:
-        """Stops a subscription (`_active: false`) with the reason and time."""
-        return self.collection.update_one(
-            {"_id": subscription_id, "_active": True},
-            {"$set": {"_active": False, "_disabledReason": reason, "_disabledAt": stamp}}).modified_count == 1
+    def _publish_waiting(self) -> None:
+        while self.outbox.flush_pending(_BATCH) == _BATCH:
+            pass
+
+    def get(self, resource_id: str, projection: dict | None = None) -> dict | None:
+        self._publish_waiting()
+        return super().get(resource_id, projection)
+
+    def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None,
+             max_time_ms: int | None = None) -> list[dict]:
+        self._publish_waiting()
+        return super().find(filter_, sort, offset, limit, projection, max_time_ms)

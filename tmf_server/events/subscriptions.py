@@ -39,10 +39,49 @@ def representation(document: dict) -> dict:
     return subscription
 
 
-class SubscriptionService:
-    def __init__(self, db, event_catalog: AttributeCatalog, callback_allow: tuple[str, ...], clock):
-        self.reader = CollectionReader(db, SUBSCRIPTIONS)
+class SubscriptionRepository:
+    """The only code that reads and writes the hubSubscription collection: the hub API through
+    SubscriptionService, the fan-out and the dispatcher (active filters, callbacks, disabling) and the gauges."""
+
+    def __init__(self, db):
         self.collection = db[SUBSCRIPTIONS]
+        self.reader = CollectionReader(db, SUBSCRIPTIONS)  # get, find and count, as for the TMF656 lists
+
+    def insert(self, document: dict) -> None:
+        self.collection.insert_one(document)
+
+    def get(self, subscription_id: str) -> dict | None:
+        return self.reader.get(subscription_id)
+
+    def delete(self, query: dict) -> bool:
+        """Removes the one subscription `query` matches (its id and visibility): whether there was one."""
+        return self.collection.delete_one(query).deleted_count == 1
+
+    def active(self) -> list[dict]:
+        return list(self.collection.find({"_active": {"$eq": True}}, {"_id": 1, "_filter": 1}))
+
+    def counts(self) -> tuple[int, int]:
+        """(active subscriptions, disabled ones)."""
+        total, active = self.reader.count({}), self.reader.count({"_active": True})
+        return active, total - active
+
+    def get_many(self, subscription_ids: list[str]) -> dict[str, dict]:
+        return {s["_id"]: s for s in self.collection.find({"_id": {"$in": list(set(subscription_ids))}},
+                                                          {"callback": 1, "_secret": 1, "_active": 1,
+                                                           "_disabledReason": 1})}
+
+    def disable(self, subscription_id: str, reason: str, stamp: str) -> bool:
+        """Stops a subscription (`_active: false`) with the reason and time."""
+        return self.collection.update_one(
+            {"_id": subscription_id, "_active": True},
+            {"$set": {"_active": False, "_disabledReason": reason, "_disabledAt": stamp}}).modified_count == 1
+
+
+class SubscriptionService:
+    def __init__(self, repository: SubscriptionRepository, event_catalog: AttributeCatalog,
+                 callback_allow: tuple[str, ...], clock):
+        self.repository = repository
+        self.reader = repository.reader  # the hub's list reads through the same owner
         self.event_catalog = event_catalog
         self.callback_allow = callback_allow
         self.clock = clock
@@ -87,17 +126,17 @@ class SubscriptionService:
         }
         if owner is not None:
             document[OWNER] = owner
-        self.collection.insert_one(document)
+        self.repository.insert(document)
         return representation(document)
 
     def get(self, subscription_id: str, owner: str | None = None, everyone: bool = True) -> dict:
         """Another client's subscription is a 404, as if it did not exist (its id tells nothing then)."""
-        document = self.reader.get(subscription_id)
+        document = self.repository.get(subscription_id)
         if document is None or (not everyone and document.get(OWNER) != owner):
             raise NotFound(f"No hub subscription with id '{subscription_id}'.")
         return representation(document)
 
     def unsubscribe(self, subscription_id: str, owner: str | None = None, everyone: bool = True) -> None:
         query = {"_id": subscription_id, **self.visible_to(owner, everyone)}
-        if self.collection.delete_one(query).deleted_count != 1:
+        if not self.repository.delete(query):
             raise NotFound(f"No hub subscription with id '{subscription_id}'.")
