@@ -19,29 +19,15 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException
 
 from tmf_server import errors, logs
-from tmf_server.api.context import EXTENSION_KEY, Services, request_user
+from tmf_server.api.context import EXTENSION_KEY, request_user
 from tmf_server.api.validators import BODY_VALIDATORS, RESPONSE_VALIDATORS, NamedParameterValidator
 from tmf_server.head_requests import HeadAsGet
-from tmf_server.monitoring import Monitoring, Readiness
 from tmf_server.limits import BodySizeLimit, RejectUnservableUrls, RequestGuard, RequireContentType
-from tmf_server.problems.repository import ServiceProblemRepository, ensure_indexes, problem_catalog
-from tmf_server.problems.rules import ServiceProblemRules
-from tmf_server.problems.service import ServiceProblemService, utc_now
-from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.settings import Settings
-from tmf_server.events.dispatcher import Dispatcher
-from tmf_server.events.dispatcher import ensure_indexes as ensure_event_indexes
-from tmf_server.events.gauges import StoreGauges
-from tmf_server.events.outbox import Outbox
-from tmf_server.events.sources import EventRecords
-from tmf_server.intake.repository import ensure_indexes as ensure_intake_indexes
-from tmf_server.intake.service import IntakeService
-from tmf_server.events.subscriptions import EVENT_ENVELOPE_ROOT, SubscriptionRepository, SubscriptionService
+from tmf_server.monitoring import Monitoring, Readiness
 from tmf_server.security.contract import served_document, startup_problem
 from tmf_server.security.enforcement import IntakeSignatureCheck, security_map, validator_from
-from tmf_server.store.database import connect
-from tmf_server.store.idempotency import IdempotencyKeys
-from tmf_server.store.idempotency import ensure_indexes as ensure_idempotency_indexes
+from tmf_server.settings import Settings
+from tmf_server.wiring import build_services
 from tmf_server.wsgi_bridge import BufferedWSGIBridge
 
 log = logging.getLogger(__name__)
@@ -110,38 +96,13 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
     if problem:
         raise ValueError(problem)
     spec = load_spec()
-    client = connect(settings.mongodb_uri, settings)
-    db = client[settings.database]
+    services = build_services(settings, spec, dispatcher=settings.dispatcher_enabled and listener == API_LISTENER,
+                              actor=request_user if settings.auth_enabled else None)
+    dispatcher = services.dispatcher
     try:
-        ensure_indexes(db)
-        ensure_event_indexes(db)
-        ensure_intake_indexes(db)
-        ensure_idempotency_indexes(db)
-    except PyMongoError as exc:  # the server still starts; requests answer 503 until the database is back
-        log.warning("indexes not ensured, database unreachable: %s", exc)
-
-    dispatcher = Dispatcher(db, settings) if settings.dispatcher_enabled and listener == API_LISTENER else None
-    catalog = problem_catalog(spec)
-    outbox = Outbox(db, publisher=dispatcher.wake if dispatcher else None)
-    repository = ServiceProblemRepository(db, outbox)
-    try:
-        repository.bring_up_to_date()
+        services.problem_repository.bring_up_to_date()
     except PyMongoError as exc:
         log.warning("stored documents not brought up to date, database unreachable: %s", exc)
-    problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings,
-                                     actor=request_user if settings.auth_enabled else None)
-    # Hub queries address the notification clients receive, stored under `notification` in each event.
-    event_catalog = AttributeCatalog(spec, "ServiceProblemAttributeValueChangeEvent", stored_under=EVENT_ENVELOPE_ROOT)
-    services = Services(
-        settings=settings, db=db, problems=problems, problem_repository=repository, problem_catalog=catalog,
-        records=EventRecords(db, outbox), record_catalog=AttributeCatalog(spec, "ServiceProblemEventRecord"),
-        subscriptions=SubscriptionService(SubscriptionRepository(db), event_catalog, settings.callback_allow, utc_now),
-        subscription_catalog=AttributeCatalog(spec, "EventSubscription"),
-        intake=IntakeService(db, problems, settings, spec), dispatcher=dispatcher,
-        idempotency=IdempotencyKeys(db, settings.idempotency_ttl_seconds),
-    )
-    if dispatcher:  # records a crash left `received` are finished from the background loop (docs/intake.md)
-        dispatcher.every(settings.intake_sweep_seconds, services.intake.sweep)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -153,7 +114,7 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
             if dispatcher:  # in a thread: attempts in flight may take up to the delivery timeout
                 await asyncio.to_thread(dispatcher.stop, settings.delivery_timeout + 5)
             bridge.shutdown()
-            client.close()
+            services.close()
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent), lifespan=lifespan,
                              jsonifier=Jsonifier(json, separators=(",", ":")))
@@ -175,9 +136,9 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
                                    "response": RESPONSE_VALIDATORS}, security_map=security)
         app.middleware.apis[-1].specification.operation_cls = OneBodyTypeOperation
     app.app.extensions[EXTENSION_KEY] = services
-    readiness = Readiness(db, settings.db_timeout_ms / 1000, dispatcher)
+    readiness = Readiness(services.ping, settings.db_timeout_ms / 1000, dispatcher)
     app.add_middleware(Monitoring, position=MiddlewarePosition.BEFORE_EXCEPTION, readiness=readiness,
-                       store_gauges=StoreGauges(db))
+                       store_gauges=services.store_gauges)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_VALIDATION, max_bytes=settings.max_body_bytes)
     if settings.auth_enabled and settings.intake_webhook_secrets:  # after the size limit: it reads the body
         app.add_middleware(IntakeSignatureCheck, position=MiddlewarePosition.BEFORE_VALIDATION,

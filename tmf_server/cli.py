@@ -251,7 +251,7 @@ def worker(settings: Settings, processes: int, metrics_port: int | None) -> int:
         except OSError as exc:
             return _fail(_listen_failure(settings.host, metrics_port, exc))
     with _metrics_folder():
-        from tmf_server.events.workers import run_workers
+        from tmf_server.workers import run_workers
 
         return run_workers(settings, processes, metrics_socket)
 

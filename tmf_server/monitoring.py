@@ -28,15 +28,15 @@ class Readiness:
     proof of life: `tmf-server serve` restarts a dead engine on the same port), and the dispatcher thread runs
     (when enabled)."""
 
-    def __init__(self, db, timeout_seconds: float, dispatcher=None):
-        self.db = db
+    def __init__(self, ping, timeout_seconds: float, dispatcher=None):
+        self.ping = ping  # asks the database for a sign of life (wiring.Services.ping)
         self.timeout = timeout_seconds
         self.dispatcher = dispatcher
 
     async def problems(self) -> dict[str, str]:
         found: dict[str, str] = {}
         try:
-            await asyncio.wait_for(asyncio.to_thread(self.db.command, "ping"), self.timeout)
+            await asyncio.wait_for(asyncio.to_thread(self.ping), self.timeout)
         except (PyMongoError, asyncio.TimeoutError) as exc:
             found["database"] = f"no answer to ping within {self.timeout:g} s: {exc or type(exc).__name__}"
         if self.dispatcher is not None and not self.dispatcher.alive():

@@ -30,7 +30,7 @@ def client(db):
     app = connexion.FlaskApp(__name__, specification_dir=str(OPENAPI))
     # the document as served without authentication (TMF_AUTH=off); tests/security/ cover it with tokens
     app.add_api(served_document(load_spec(OPENAPI / "admin.yaml"), Settings()), validate_responses=True)
-    app.app.extensions["tmf_server"] = SimpleNamespace(db=db, settings=Settings())
+    app.app.extensions["tmf_server"] = SimpleNamespace(deliveries=DeliveryStore(db), settings=Settings())
     app.add_error_handler(errors.ApiError, errors.handle_api_error)
     http_errors = errors.make_http_exception_handler(lambda _path: None)
     app.add_error_handler(ProblemException, http_errors)

@@ -120,7 +120,7 @@ def test_two_dispatchers_deliver_a_burst_exactly_once_per_subscriber(db, listene
 def test_two_worker_processes_deliver_a_burst_exactly_once_and_stop_on_sigterm(engine, db, listener_factory):
     receivers = subscribe_three(db, listener_factory)
     script = ("import sys\n"
-              "from tmf_server.events.workers import run_workers\n"
+              "from tmf_server.workers import run_workers\n"
               "from tmf_server.settings import Settings\n"
               "settings = Settings(mongodb_uri=sys.argv[1], callback_allow=('loopback',), delivery_timeout=2.0,\n"
               "                    delivery_schedule=(0.2, 0.4, 0.6), lease_seconds=5.0, dispatch_poll_seconds=0.05,\n"

@@ -57,7 +57,7 @@ def verify_signature(secret: str, request) -> bool:
 def admin_context(db):
     """A Flask application context in which the admin handlers find the database."""
     app = flask.Flask("admin-test")
-    app.extensions["tmf_server"] = SimpleNamespace(db=db, settings=Settings())
+    app.extensions["tmf_server"] = SimpleNamespace(deliveries=DeliveryStore(db), settings=Settings())
     return app.test_request_context("/admin/delivery")
 
 

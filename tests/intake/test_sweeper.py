@@ -6,33 +6,29 @@ from __future__ import annotations
 import threading
 import time
 
-import pymongo
 import pytest
 import requests
 
 from tests.intake.support import Intake, IntakeContract, ticket_event, unique
 from tests.support.client import Api
 from tests.support.polling import wait_for
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, WorkerProcess
 from tmf_server.app import load_spec
-from tmf_server.events.outbox import Outbox
-from tmf_server.intake.repository import IntakeRepository
-from tmf_server.intake.service import MAX_TAKEOVERS, IntakeService
-from tmf_server.problems.repository import ServiceProblemRepository, problem_catalog
-from tmf_server.problems.rules import ServiceProblemRules
-from tmf_server.problems.service import ServiceProblemService
+from tmf_server.intake.service import MAX_TAKEOVERS
 from tmf_server.settings import Settings
+from tmf_server.wiring import build_services
 
 
 @pytest.fixture()
-def database(engine):
-    client = pymongo.MongoClient(engine.uri)
-    yield client["tmf656"]
-    client.close()
+def intake_repository(engine):
+    """The intake's repository as the servers under test build it (tmf_server/wiring.py), on their database."""
+    services = build_services(Settings(mongodb_uri=engine.uri), load_spec())
+    yield services.intake.repository
+    services.close()
 
 
-def test_a_record_a_crash_left_received_is_finished_by_the_sweeper(engine, database, tmp_path, contract):
-    repository = IntakeRepository(database, ServiceProblemRepository(database, Outbox(database)))
+def test_a_record_a_crash_left_received_is_finished_by_the_sweeper(engine, intake_repository, tmp_path, contract):
+    repository = intake_repository
     customer_id, product_id, ticket_id = unique("C"), unique("P"), unique("TT")
     event = ticket_event(customer_id=customer_id, product_id=product_id, ticket_id=ticket_id)
     record_id = f"troubleTicket:{event['eventId']}"
@@ -86,14 +82,18 @@ def _finished(intake: Intake, record_id: str) -> dict | None:
     return record if record["outcome"] != "received" else None
 
 
-def test_a_record_whose_processing_keeps_failing_is_finished_as_rejected_after_a_few_sweeps(database):
+@pytest.fixture()
+def intake_service(engine):
+    """The server's IntakeService, built by the server's wiring, with a 1 ms lease."""
+    services = build_services(Settings(mongodb_uri=engine.uri, intake_lease_seconds=0.001), load_spec())
+    yield services.intake
+    services.close()
+
+
+def test_a_record_whose_processing_keeps_failing_is_finished_as_rejected_after_a_few_sweeps(intake_service):
     """Not the database, a bug: here a record of a source no converter knows (no request can store one). The sweep
     gives it back after each failure and finishes it as rejected, with the error, after MAX_TAKEOVERS tries."""
-    spec = load_spec()
-    outbox = Outbox(database)
-    problems = ServiceProblemService(ServiceProblemRepository(database, outbox),
-                                     ServiceProblemRules(spec, problem_catalog(spec)), Settings())
-    service = IntakeService(database, problems, Settings(intake_lease_seconds=0.001), spec)
+    service = intake_service
     event_id = unique("poison")
     service.repository.store({"_id": f"nosuch:{event_id}", "source": "nosuch", "sourceEventId": event_id,
                               "eventType": "X", "receivedAt": "2026-11-21T09:00:00.000Z", "payload": {},
@@ -106,3 +106,29 @@ def test_a_record_whose_processing_keeps_failing_is_finished_as_rejected_after_a
         assert stored["outcome"] == ("rejected" if attempt == MAX_TAKEOVERS else "received"), attempt
     assert stored["reason"].startswith(f"processing failed {MAX_TAKEOVERS} times, the last: ")
     assert "_token" not in stored and "_takeovers" not in stored
+
+
+def test_a_tmf_server_worker_finishes_a_record_left_received(engine, intake_service, tmp_path):
+    """`tmf-server worker` runs the same sweep as the server's background loop (docs/intake.md, "Limits"): a
+    record stored and never completed (here: admitted, as a request does before it would complete it) is finished
+    by a worker process, with no server running and no redelivery."""
+    customer_id, product_id, ticket_id = unique("C"), unique("P"), unique("TT")
+    event = ticket_event(customer_id=customer_id, product_id=product_id, ticket_id=ticket_id)
+    state, stored, _notice = intake_service.admit("troubleTicket", event, api_base="http://tmf.test/api",
+                                                  record_base="http://tmf.test/intake/record")
+    assert state == "new" and stored["outcome"] == "received"
+    worker = WorkerProcess(tmp_path / "worker.log", engine.uri, env={"TMF_INTAKE_SWEEP": "0.2"}).start()
+    try:
+        finished = wait_for(lambda: _stored_and_finished(intake_service, stored["_id"]),
+                            message="the record finished by the worker's sweep")
+    finally:
+        worker.stop()
+    assert finished["outcome"] == "created" and finished["payload"] == event
+    problem = intake_service.problems.get(finished["serviceProblem"]["id"]).representation
+    assert problem["troubleTicket"][0]["id"] == ticket_id
+    assert intake_service.repository.open_report_of_ticket(ticket_id) is not None
+
+
+def _stored_and_finished(service, record_id: str) -> dict | None:
+    stored = service.repository.get(record_id)
+    return stored if stored["outcome"] != "received" else None

@@ -18,28 +18,22 @@ BASE = "http://tasks.test/tmf-api/serviceProblemManagement/v4"
 def local(engine):
     """The real ServiceProblemService and ProblemTasks on the embedded engine, and a hook into the task's writes."""
     from tmf_server.app import load_spec
-    from tmf_server.events.outbox import Outbox
-    from tmf_server.problems.repository import ServiceProblemRepository
-    from tmf_server.problems.rules import ServiceProblemRules
-    from tmf_server.problems.service import ServiceProblemService
-    from tmf_server.problems.tasks import ProblemTasks
-    from tmf_server.query.catalog import AttributeCatalog
     from tmf_server.settings import Settings
     from tmf_server.store.database import EVENTS
+    from tmf_server.wiring import build_services
 
-    spec = load_spec()
     client = pymongo.MongoClient(engine.uri)
     db = client["tasks"]
     for name in db.list_collection_names():
         db[name].delete_many({})
-    service = ServiceProblemService(ServiceProblemRepository(db, Outbox(db)),
-                                    ServiceProblemRules(spec, AttributeCatalog(spec, "ServiceProblem")), Settings())
+    built = build_services(Settings(mongodb_uri=engine.uri, database="tasks"), load_spec())  # the server's wiring
+    service = built.problems
 
     class Local:
         def __init__(self):
             self.before_write = {}  # problem id -> a function run (once) just before the task's write to it
             self.service = service
-            self.tasks = ProblemTasks(service)
+            self.tasks = built.tasks
             self.events = db[EVENTS]
             original = service.update
 
@@ -64,7 +58,9 @@ def local(engine):
             """Another client's change, through the same write path."""
             service.update(problem_id, lambda r: r.update(attributes))
 
-    return Local()
+    yield Local()
+    built.close()
+    client.close()
 
 
 def test_a_failed_later_write_rolls_back_the_earlier_ones(local):

@@ -14,7 +14,7 @@ from tmf_server.query.listing import page_limit
 
 
 def _store() -> DeliveryStore:
-    return DeliveryStore(services().db)
+    return services().deliveries
 
 
 def _now_ms() -> int:

@@ -1,39 +1,14 @@
 """What handlers need from the running app: the services, the settings and the request's URLs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import flask
 from connexion import context as connexion_context
 
 from tmf_server.errors import BadRequest
-from tmf_server.events.dispatcher import Dispatcher
-from tmf_server.events.subscriptions import SubscriptionService
-from tmf_server.intake.service import IntakeService
-from tmf_server.problems.repository import ServiceProblemRepository
-from tmf_server.problems.service import ServiceProblemService
-from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.settings import BASE_PATH, Settings
-from tmf_server.store.idempotency import IdempotencyKeys
-from tmf_server.store.reader import CollectionReader
+from tmf_server.settings import BASE_PATH
+from tmf_server.wiring import Services
 
 EXTENSION_KEY = "tmf_server"
-
-
-@dataclass
-class Services:
-    settings: Settings
-    db: object
-    problems: ServiceProblemService
-    problem_repository: ServiceProblemRepository
-    problem_catalog: AttributeCatalog
-    records: CollectionReader
-    record_catalog: AttributeCatalog
-    subscriptions: SubscriptionService
-    subscription_catalog: AttributeCatalog
-    intake: IntakeService
-    idempotency: IdempotencyKeys
-    dispatcher: Dispatcher | None = None  # this process's, when TMF_DISPATCHER is on
 
 
 def services() -> Services:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from tmf_server.api.context import api_base_url, correlation_id, services
 from tmf_server.api.idempotency import once
-from tmf_server.problems.tasks import ProblemTasks
 
 
 def _run(task: str, body):
     """The task at most once per Idempotency-Key (a retry whose first answer was not recorded runs it again: each
     task checks the reports' current state first)."""
-    tasks, base, correlation = ProblemTasks(services().problems), api_base_url(), correlation_id()
+    tasks, base, correlation = services().tasks, api_base_url(), correlation_id()
     return once(body, lambda _id: (getattr(tasks, task)(body, base, correlation), 201, {}))
 
 

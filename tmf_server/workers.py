@@ -1,4 +1,5 @@
-"""`tmf-server worker`: N dispatcher processes, each with its own MongoClient, until SIGTERM or SIGINT."""
+"""`tmf-server worker`: N dispatcher processes, each with its own services (tmf_server/wiring.py) and MongoClient,
+until SIGTERM or SIGINT. Each also runs the intake's sweep, as the server's dispatcher does."""
 from __future__ import annotations
 
 import logging
@@ -10,13 +11,13 @@ import time
 from wsgiref.simple_server import WSGIRequestHandler
 
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
-from pymongo.errors import PyMongoError
 
 from tmf_server import logs, metrics
-from tmf_server.events.dispatcher import Dispatcher, ensure_indexes
+from tmf_server.app import load_spec
 from tmf_server.events.gauges import StoreGauges
 from tmf_server.settings import Settings
 from tmf_server.store.database import connect
+from tmf_server.wiring import build_services
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,18 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _worker_main(settings: Settings, index: int) -> None:
-    """One worker process: a Dispatcher on its own client until a signal, then a clean stop."""
+    """One worker process: a Dispatcher (which also runs the intake's sweep) on its own client until a signal,
+    then a clean stop."""
     logs.configure(settings.log_level, settings.log_format, prefix=f"worker-{index} ")
     stop = _stop_on_signals()
-    client = connect(settings.mongodb_uri, settings)
-    db = client[settings.database]
-    try:
-        ensure_indexes(db)
-    except PyMongoError as exc:
-        log.warning("indexes not ensured, database unreachable: %s", exc)
-    dispatcher = Dispatcher(db, settings, name=f"worker-{index}").start()
+    services = build_services(settings, load_spec(), dispatcher=True, dispatcher_name=f"worker-{index}")
+    dispatcher = services.dispatcher.start()
     log.info("dispatcher %s started", dispatcher.owner)
     while not stop.wait(1.0):
         pass
     if not dispatcher.stop(settings.delivery_timeout + 5):
         log.warning("dispatcher %s: attempts still in flight at exit; their leases will expire", dispatcher.owner)
-    client.close()
+    services.close()
 
 
 class _QuietHandler(WSGIRequestHandler):
