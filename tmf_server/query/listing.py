@@ -9,7 +9,6 @@ from tmf_server.query.filters import build_filter
 from tmf_server.query.params import split_query_string
 
 RESERVED = ("fields", "offset", "limit", "sort")
-ALWAYS_RETURNED = ("id", "href")
 DEFAULT_SORT = (("creationDate", -1), ("_id", 1))
 
 
