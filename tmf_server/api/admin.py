@@ -40,15 +40,19 @@ def get_delivery(id):
     return representation(found)
 
 
+def _refuse(store, id, rule: str, code: str):
+    """Why a delivery was not changed: it does not exist (404), or its state does not allow it (409)."""
+    found = store.get(id)
+    if found is None:
+        raise NotFound(f"No delivery with id '{id}'.")
+    raise Conflict(f"Delivery '{id}' is {found['state']}; {rule}", code=code)
+
+
 def redrive_delivery(id):
     store = _store()
     redriven = store.redrive(id, _now_ms())
     if redriven is None:
-        found = store.get(id)
-        if found is None:
-            raise NotFound(f"No delivery with id '{id}'.")
-        raise Conflict(f"Delivery '{id}' is {found['state']}; only a parked delivery can be redriven.",
-                       code="deliveryNotParked")
+        _refuse(store, id, "only a parked delivery can be redriven.", "deliveryNotParked")
     return representation(redriven)
 
 
@@ -60,11 +64,8 @@ def send_delivery_now(id):
     store = _store()
     due = store.send_now(id, _now_ms())
     if due is None:
-        found = store.get(id)
-        if found is None:
-            raise NotFound(f"No delivery with id '{id}'.")
-        raise Conflict(f"Delivery '{id}' is {found['state']}; only a retrying delivery can be sent now "
-                       f"(a parked one is redriven).", code="deliveryNotRetrying")
+        _refuse(store, id, "only a retrying delivery can be sent now (a parked one is redriven).",
+                "deliveryNotRetrying")
     _end_rest(due["subscriptionId"])
     return representation(due)
 
