@@ -68,7 +68,7 @@ def test_claims_are_exclusive_under_contention(db, dispatcher_factory):
 
         def race(dispatcher, read=read, now=round_ * 10_000 + 1, barrier=barrier, winners=winners):
             barrier.wait()
-            if dispatcher.deliveries.claim(read, dispatcher.owner, now, 1) is not None:
+            if dispatcher.deliveries.claim_many([read], dispatcher.owner, now, 1):
                 winners.append(dispatcher.owner)
 
         threads = [threading.Thread(target=race, args=(d,)) for d in contenders]

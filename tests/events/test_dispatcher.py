@@ -435,7 +435,7 @@ def test_a_stopped_dispatcher_finishes_in_flight_attempts_and_releases_its_claim
     assert {d["attempts"][0]["dispatcher"] for d in db[DELIVERIES].find()} == {first.owner, second.owner}
 
 
-def test_attempts_are_stored_as_documents_and_a_stale_read_cannot_claim(db):
+def test_attempts_are_stored_as_documents_and_only_a_due_unheld_delivery_can_be_claimed(db):
     # $push turns sub-documents into JSON strings on the embedded engine; the store rewrites the array.
     store = DeliveryStore(db)
     [stored] = add_events(db, event("P1", 1))
@@ -443,14 +443,17 @@ def test_attempts_are_stored_as_documents_and_a_stale_read_cannot_claim(db):
     assert store.create_many([new_delivery(stored, "S", 0)]) == 0  # a repeat is harmless
     delivery_id = f"{stored['_id']}:S"
     read = store.get(delivery_id)
-    claimed = store.claim(read, "me", 1, 1000)
-    assert store.claim(read, "other", 1, 1000) is None  # one claim wins
-    assert store.complete(claimed, {"state": "retrying"}, {"at": "x", "statusCode": 500}, 2)
-    claimed = store.claim(store.get(delivery_id), "me", 3, 1000)
+    [claimed] = store.claim_many([read], "me", 1, 1000)
+    assert claimed["leaseOwner"] == "me" and claimed["leaseUntil"] == 1001
+    assert store.claim_many([read], "other", 1, 1000) == []  # one claim wins: it is held until 1,001
+    assert store.complete(claimed, {"state": "retrying", "nextAttemptAt": 3}, {"at": "x", "statusCode": 500}, 2)
+    assert store.claim_many([read], "early", 2, 1000) == []  # not due before its retry
+    [claimed] = store.claim_many([store.get(delivery_id)], "me", 3, 1000)
     assert store.complete(claimed, {"state": "delivered"}, {"at": "y", "statusCode": 200}, 4)
     assert store.get(delivery_id)["attempts"] == [{"at": "x", "statusCode": 500}, {"at": "y", "statusCode": 200}]
-    assert store.claim(read, "late", 10_000, 1000) is None  # a stale read cannot claim it again
-    assert store.claim(claimed, "late", 10_000, 1000) is None
+    assert store.claim_many([read], "late", 10_000, 1000) == []  # a finished delivery is never claimed again
+    assert not store.complete(claimed, {"state": "parked"}, None, 10_001)  # nor completed with an ended lease
+    assert store.get(delivery_id)["state"] == "delivered"
 
 
 def test_background_chores_run_from_the_loop_and_a_failing_one_stops_nothing(db, dispatcher_factory):

@@ -133,16 +133,6 @@ class DeliveryStore:
             self.collection.update_one({"_id": head["_id"], "state": PENDING, "nextAttemptAt": head["nextAttemptAt"]},
                                        {"$set": {"nextAttemptAt": now_ms}})
 
-    def claim(self, document: dict, owner: str, now_ms: int, lease_ms: int) -> dict | None:
-        """Takes the lease if nobody wrote the delivery since it was read; the claimed document, or None."""
-        token = new_token()
-        changes = {"leaseToken": token, "leaseOwner": owner, "leaseUntil": now_ms + lease_ms}
-        result = self.collection.update_one(
-            {"_id": document["_id"], "leaseToken": document["leaseToken"], "state": {"$in": UNFINISHED},
-             "leaseUntil": {"$lte": now_ms}},
-            {"$set": changes})
-        return {**document, **changes} if result.modified_count == 1 else None
-
     def claim_many(self, documents: list[dict], owner: str, now_ms: int, lease_ms: int) -> list[dict]:
         """Takes the leases of those of `documents` still due and unheld, in two round trips; the claimed
         documents as stored now (they share one new lease token, and each write after is conditioned on
