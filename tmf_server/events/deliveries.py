@@ -183,6 +183,32 @@ class DeliveryStore:
                 if d.get("leaseToken") == tokens[d["_id"]]}
         return set(tokens) - kept
 
+    def store_unattempted(self, held: dict) -> None:
+        """Stores a delivery held since its fan-out that will not be attempted now: pending, unleased."""
+        self.create_many([{**held, "leaseToken": new_token(), "leaseOwner": None, "leaseUntil": 0}])
+
+    def store_attempted(self, outcomes: list[tuple[dict, dict, dict | None]], now_ms: int) -> set[str]:
+        """Stores deliveries held since their fan-out (never stored) with the outcome of their first attempt, in
+        one insert; the ids already stored by someone else (their event's lease ended and another fan-out stored
+        them): those outcomes are not recorded, as for a lost lease."""
+        if not outcomes:
+            return set()
+        documents = []
+        for held, changes, attempt in outcomes:
+            document = {**held, **changes, "updatedAt": utc_iso(now_ms / 1000), "leaseToken": new_token(),
+                        "leaseOwner": None, "leaseUntil": 0}
+            if attempt is not None:
+                document["attempts"], document["attemptCount"] = [attempt], 1
+            documents.append(document)
+        try:
+            self.collection.insert_many(documents, ordered=False)
+        except pymongo.errors.BulkWriteError as exc:
+            repeated = duplicate_key_indexes(exc)
+            if repeated is None:
+                raise
+            return {documents[index]["_id"] for index in repeated}
+        return set()
+
     def promote_next_of(self, chains: set[tuple[str, str]], now_ms: int) -> None:
         """promote_next() for the chains whose heads just finished, with one query when none has a deferred
         follower (the common case: a report's first event)."""

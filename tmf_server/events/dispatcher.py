@@ -23,7 +23,7 @@ from tmf_server.events.deliveries import (
     RETRYING,
     DeliveryStore,
 )
-from tmf_server.events.fanout import fan_out
+from tmf_server.events.fanout import FanOut, fan_out
 from tmf_server.events.outbox import Outbox
 from tmf_server.events.sender import AttemptResult, Sender
 from tmf_server.events.signing import sign
@@ -51,6 +51,7 @@ class Claimed:
     delivery: dict
     subscription: dict | None
     notification: dict | None
+    held: bool = False  # taken at its fan-out, not stored yet (fanout.Held)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Outcome:
     stamp_field: str | None  # deliveredAt, parkedAt or cancelledAt
     cancel_reason: str | None = None  # set: every unfinished delivery of the subscription is cancelled
     disable_reason: str | None = None  # set: the subscription is disabled first (410 Gone)
+    held: bool = False  # the delivery is stored with this outcome (Claimed.held)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Dispatcher:
         self._wake = threading.Event()
         self._events_written = threading.Event()  # set by wake(): events may await publishing and fan-out
         self._fanned_at = 0.0  # time.monotonic() of the last look for events
+        self._slots_short_since: float | None = None  # since when events waited for free slots (loop thread)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)  # notified when a claim waits or a thread may take one
@@ -120,6 +123,9 @@ class Dispatcher:
         self._waiting: dict[str, deque[Claimed]] = {}  # per subscription, claims waiting for a thread (under _lock)
         self._turns: deque[str] = deque()  # subscriptions with waiting claims, next turn first (under _lock)
         self._outcomes: list[Outcome] = []  # attempted, not yet recorded (under _lock)
+        # Events whose deliveries were taken at fan-out: event id -> [held deliveries not stored yet, fan-out
+        # lease token]; the event is marked done when the last one is stored (under _lock).
+        self._held_events: dict[str, list] = {}
         self._recorder = threading.Lock()  # held by the one thread recording a batch of outcomes
         self._threads: list[threading.Thread] = []
         self._chores: list[list] = []  # [interval seconds, callable, next run (monotonic)]: see every()
@@ -221,13 +227,49 @@ class Dispatcher:
         return self.outbox.flush_pending(FANOUT_BATCH)
 
     def fan_out(self) -> int:
-        """Publishes one batch of outboxes, then fans out one batch of events; returns how many it fanned out."""
+        """Publishes one batch of outboxes, then fans out one batch of events, storing every delivery; returns how
+        many events it fanned out."""
         self.publish()
-        return self._fan_out_batch()
+        return self._fan_out_batch(FANOUT_BATCH).events
 
-    def _fan_out_batch(self) -> int:
-        return fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner,
-                       now_ms=_ms(time.time()), lease_ms=_ms(self.settings.lease_seconds), limit=FANOUT_BATCH)
+    def _fan_out_batch(self, limit: int, active: list[dict] | None = None,
+                       take: Callable[[str], bool] | None = None) -> FanOut:
+        return fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner, now_ms=_ms(time.time()),
+                       lease_ms=_ms(self.settings.lease_seconds), limit=limit, active=active, take=take)
+
+    def _fan_out_into_hands(self, free: int, active: list[dict]) -> int:
+        """Fans out as many events as `free` claim slots can take to every subscription, taking the deliveries of
+        problems' first events straight into this dispatcher's hands where their subscriptions' allowances let
+        it: stored once, with their outcome, instead of inserted, claimed and completed (an alarm storm's
+        deliveries are nearly all of this kind). Returns how many events it fanned out."""
+        now = _ms(time.time())
+        with self._lock:
+            allowance = {sid: self._allowance(sid, now) for sid in self._subscribers}
+
+        def take(subscription_id: str) -> bool:
+            nonlocal free
+            if free <= 0 or allowance.get(subscription_id, 1) <= 0:
+                return False
+            free -= 1
+            allowance[subscription_id] = allowance.get(subscription_id, 1) - 1
+            return True
+
+        batch = self._fan_out_batch(min(FANOUT_BATCH, free // len(active)), active, take)
+        if not batch.held:
+            return batch.events
+        with self._lock:
+            for h in batch.held:
+                entry = self._held_events.setdefault(h.delivery["eventId"], [0, batch.token])
+                entry[0] += 1
+                self._subscribers.setdefault(h.delivery["subscriptionId"], Subscriber()).in_hand += 1
+                self._in_hand += 1
+        for h in batch.held:
+            item = Claimed(h.delivery, h.subscription, h.notification, held=True)
+            if self._stopping.is_set():
+                self._release(item)
+            else:
+                self._enqueue(item)
+        return batch.events
 
     def claim_due(self, slots: int) -> tuple[list[Claimed], bool]:
         """Claims up to `slots` deliveries that may go now; (claimed, whether more work is likely waiting).
@@ -315,6 +357,7 @@ class Dispatcher:
             self._attempted(item.delivery["subscriptionId"], None)
             raise
         self._attempted(item.delivery["subscriptionId"], outcome)
+        outcome.held = item.held
         return outcome
 
     def _attempt(self, item: Claimed) -> Outcome:
@@ -413,6 +456,10 @@ class Dispatcher:
                 if time.time() * 1000 + pause * 1000 >= min(o.delivery["leaseUntil"] for o in outcomes):
                     log.error("%d delivery outcome(s) not recorded (%s); their leases will expire and the "
                               "deliveries be tried again", len(outcomes), exc)
+                    with self._lock:  # their events' fan-out leases end too: the next fan-out stores them
+                        for o in outcomes:
+                            if o.held:
+                                self._held_events.pop(o.delivery["eventId"], None)
                     return
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
@@ -432,9 +479,12 @@ class Dispatcher:
             elif o.changes["state"] == RETRYING:
                 log.info("delivery %s failed (%s); attempt %d at %s", o.delivery["_id"], o.changes["reason"],
                          o.changes["failures"] + 1, schedule.utc_iso(o.changes["nextAttemptAt"] / 1000))
-        lost = self.deliveries.complete_many(
-            [(o.delivery, {**o.changes, o.stamp_field: stamp} if o.stamp_field else o.changes, o.attempt)
-             for o in outcomes], now)
+        def outcome(o: Outcome) -> tuple[dict, dict, dict | None]:
+            return o.delivery, {**o.changes, o.stamp_field: stamp} if o.stamp_field else o.changes, o.attempt
+
+        lost = self.deliveries.complete_many([outcome(o) for o in outcomes if not o.held], now)
+        lost |= self.deliveries.store_attempted([outcome(o) for o in outcomes if o.held], now)
+        self._held_stored([o.delivery for o in outcomes if o.held])
         for delivery_id in lost:
             log.warning("delivery %s: lease lost before its outcome was recorded; another dispatcher took it "
                         "over and will try again", delivery_id)
@@ -447,16 +497,38 @@ class Dispatcher:
         self.deliveries.promote_next_of({(o.delivery["subscriptionId"], o.delivery["problemId"])
                                          for o in kept if o.changes["state"] != RETRYING}, now)
 
-    def _give_back(self, claimed: dict) -> None:
-        """Releases a claim that will not be attempted."""
+    def _give_back(self, claimed: dict, held: bool = False) -> None:
+        """Releases a claim that will not be attempted (a held one is stored, pending)."""
         try:
-            self.deliveries.release(claimed)
+            if held:
+                self.deliveries.store_unattempted(claimed)
+                self._held_stored([claimed])
+            else:
+                self.deliveries.release(claimed)
         except PyMongoError as exc:
             log.warning("delivery %s not released (%s); its lease will expire", claimed["_id"], exc)
         self._attempted(claimed["subscriptionId"], None)
 
+    def _held_stored(self, deliveries: list[dict]) -> None:
+        """Held deliveries are stored now: the events whose last held delivery this was are marked done."""
+        done: dict[str, list[str]] = {}  # fan-out lease token -> event ids
+        with self._lock:
+            for d in deliveries:
+                entry = self._held_events.get(d["eventId"])
+                if entry is None:
+                    continue
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    del self._held_events[d["eventId"]]
+                    done.setdefault(entry[1], []).append(d["eventId"])
+        for token, event_ids in done.items():
+            try:
+                self.events.mark_done(event_ids, token)
+            except PyMongoError as exc:  # the lease ends; the next fan-out finds every delivery stored
+                log.warning("events %s not marked fanned out (%s); their leases will expire", event_ids, exc)
+
     def _release(self, item: Claimed) -> None:
-        self._give_back(item.delivery)
+        self._give_back(item.delivery, item.held)
         with self._lock:
             self._in_hand -= 1
 
@@ -527,19 +599,23 @@ class Dispatcher:
         soonest = (min(resting) - now) / 1000 if resting else self.settings.dispatch_poll_seconds
         return max(0.01, min(self.settings.dispatch_poll_seconds, soonest))
 
+    def _free_slots(self) -> int:
+        """Claims this dispatcher may take now: up to as many waiting in the queue as being attempted
+        (HAND_FACTOR), so no thread idles while the loop claims the next batch."""
+        with self._lock:
+            return HAND_FACTOR * self.concurrency - self._in_hand
+
     def _round(self) -> bool:
-        published = fanned = 0
+        published = 0
         # Events are looked for when a writer said so, and at every poll (writers in other processes, leases
         # of dispatchers that died); rounds that only claim and record skip the look.
-        if self._events_written.is_set() or time.monotonic() - self._fanned_at >= self.settings.dispatch_poll_seconds:
+        look = self._events_written.is_set() or time.monotonic() - self._fanned_at >= self.settings.dispatch_poll_seconds
+        if look:
             self._events_written.clear()
             self._fanned_at = time.monotonic()
             published = self.publish()
-            fanned = self._fan_out_batch()
-        with self._lock:
-            # Claimed ahead: up to as many waiting in the queue as being attempted, so no thread idles while
-            # the loop claims the next batch.
-            slots = HAND_FACTOR * self.concurrency - self._in_hand
+        # Stored deliveries first: they have waited longer than the events not fanned out yet.
+        slots = self._free_slots()
         claimed, busy = self.claim_due(slots) if slots > 0 else ([], False)
         for item in claimed:
             with self._lock:
@@ -548,17 +624,42 @@ class Dispatcher:
                 self._release(item)
             else:
                 self._enqueue(item)
-        if published >= FANOUT_BATCH or fanned >= FANOUT_BATCH:
-            self._events_written.set()  # a full batch: more are likely waiting
+        more = look and self._fan_out_round()
+        if published >= FANOUT_BATCH or more:
+            self._events_written.set()  # more events are likely waiting
             return True
         return busy or (0 < slots == len(claimed))
+
+    def _fan_out_round(self) -> bool:
+        """Fans out what the free slots can take; True when events are likely left waiting that this
+        dispatcher can take now.
+
+        While every slot is taken, events wait where they are stored (their fan-out costs nothing until then),
+        but not longer than the poll interval: then one batch is fanned out with every delivery stored, so that
+        listeners slower than the others never hold the rest back."""
+        active = self.subscriptions.active()
+        free = self._free_slots()
+        if not active:
+            return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH
+        if free >= len(active):
+            self._slots_short_since = None
+            limit = min(FANOUT_BATCH, free // len(active))
+            return self._fan_out_into_hands(free, active) >= limit
+        now = time.monotonic()
+        if self._slots_short_since is None:
+            self._slots_short_since = now
+        if now - self._slots_short_since < self.settings.dispatch_poll_seconds:
+            self._events_written.set()  # looked for again once an attempt ends (it wakes the loop)
+            return False
+        self._slots_short_since = now
+        return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH
 
     def _work(self) -> None:
         while (item := self._next()) is not None:
             try:
                 if item.delivery["leaseUntil"] - _ms(time.time()) < _ms(self.settings.delivery_timeout + 1):
                     # Waited so long that the lease could end mid-attempt and another dispatcher send it too.
-                    self._give_back(item.delivery)
+                    self._give_back(item.delivery, item.held)
                 else:
                     self._submit(self.attempt(item))
             except Exception:

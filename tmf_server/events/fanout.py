@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from pymongo.errors import PyMongoError
 
@@ -14,9 +16,27 @@ from tmf_server.query.matcher import UnsupportedFilter, matches
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Held:
+    """A delivery the fanning dispatcher took straight into its hands: not stored until its first attempt's
+    outcome is (its event stays leased, `_fanout: pending`, until then)."""
+
+    delivery: dict  # the delivery document, carrying the event's fan-out lease as its own
+    subscription: dict
+    notification: dict | None
+
+
+@dataclass
+class FanOut:
+    events: int = 0  # events handled
+    token: str | None = None  # the fan-out lease of the batch
+    held: list[Held] = field(default_factory=list)
+
+
 def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveries: DeliveryStore, *, owner: str,
-            now_ms: int, lease_ms: int, limit: int) -> int:
-    """Fans out one batch of events; returns how many events it handled.
+            now_ms: int, lease_ms: int, limit: int, active: list[dict] | None = None,
+            take: Callable[[str], bool] | None = None) -> FanOut:
+    """Fans out one batch of events.
 
     Repeats are harmless (the delivery _id is the (event, subscription) pair), and the lease keeps two
     dispatchers from doing the same batch. Subscriptions' filters are evaluated in memory on the batch's
@@ -24,16 +44,25 @@ def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveri
     subscriptions, and no subscription's query can hold the database. A subscription whose filter cannot be
     evaluated gets its deliveries parked with the reason, so nothing is silently dropped and an operator can
     redrive them.
+
+    `take(subscription id)`, when given, is asked for each delivery of a problem's first event on its first
+    fan-out: True means the caller attempts it at once, so it is returned in `held` instead of being stored
+    (nothing earlier can be owed to that subscription for that problem, and its event staying leased keeps the
+    problem's later events behind it). The caller stores each held delivery with its outcome, then marks the
+    event done; if the caller dies, the event's lease ends and the next fan-out stores the deliveries not
+    recorded.
     """
     token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit)
     if not claimed:
-        return 0
+        return FanOut()
     ids = [event["_id"] for event in claimed]
+    result = FanOut(len(claimed), token)
     try:
-        active = subscriptions.active()
+        if active is None:
+            active = subscriptions.active()
+        notifications = events.notifications(ids) if active else {}
         # Shaped as the stored events the filters were translated for (the notification under its root).
-        stored = [{"_id": event_id, EVENT_ENVELOPE_ROOT: notification}
-                  for event_id, notification in events.notifications(ids).items()] if active else []
+        stored = [{"_id": event_id, EVENT_ENVELOPE_ROOT: notification} for event_id, notification in notifications.items()]
         documents = []
         for subscription in active:
             try:
@@ -44,13 +73,29 @@ def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveri
                 reason = f"the subscription's filter could not run: {exc}"
                 documents += [new_delivery(e, subscription["_id"], now_ms, PARKED, reason) for e in claimed]
                 continue
-            documents += [new_delivery(e, subscription["_id"], now_ms) for e in claimed if e["_id"] in selected]
+            for event in claimed:
+                if event["_id"] not in selected:
+                    continue
+                delivery = new_delivery(event, subscription["_id"], now_ms)
+                if take is not None and _first_fan_out_of_first_event(event) and take(subscription["_id"]):
+                    delivery.update(leaseToken=token, leaseOwner=owner, leaseUntil=now_ms + lease_ms)
+                    result.held.append(Held(delivery, subscription, notifications.get(event["_id"])))
+                else:
+                    documents.append(delivery)
         deliveries.create_many(documents)
-        events.mark_done(ids, token)
+        held_events = {h.delivery["eventId"] for h in result.held}
+        if len(held_events) < len(ids):
+            events.mark_done([i for i in ids if i not in held_events], token)
     except PyMongoError:
         try:
             events.release(ids, token)
         except PyMongoError:
             pass  # the lease expires by itself
         raise
-    return len(claimed)
+    return result
+
+
+def _first_fan_out_of_first_event(event: dict) -> bool:
+    """A problem's create event (version 1, seq 0) that no dispatcher leased before (a lease taken over from one
+    that died may have left deliveries already recorded)."""
+    return (event["_problemVersion"], event["_seq"]) == (1, 0) and not event.get("_retaken")

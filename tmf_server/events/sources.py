@@ -47,7 +47,8 @@ class EventSource:
             self.collection.create_index(keys)
 
     def claim_pending(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> tuple[str, list[dict]]:
-        """Leases up to `limit` events awaiting fan-out: (the lease token, the events this caller now owns)."""
+        """Leases up to `limit` events awaiting fan-out: (the lease token, the events this caller now owns, each
+        with `_retaken`: True when it was taken over from a lease that ended, so its fan-out may have begun)."""
         token = uuid.uuid4().hex
         lease = {"_fanoutToken": token, "_fanoutOwner": owner, "_fanoutUntil": now_ms + lease_ms}
         # Never leased: one conditional update_many, then read back what carries this token (per-document
@@ -71,6 +72,9 @@ class EventSource:
             return token, []
         owned = list(self.collection.find({"_fanoutToken": {"$eq": token}, "_fanout": {"$eq": FANOUT_PENDING}},
                                           FANOUT_FIELDS))
+        never_leased = set(fresh)
+        for event in owned:  # not stored: whether an earlier fan-out of it may have begun
+            event["_retaken"] = event["_id"] not in never_leased
         return token, owned
 
     def fanout_backlog(self, limit: int) -> tuple[int, int | None]:

@@ -39,6 +39,10 @@ def representation(document: dict) -> dict:
     return subscription
 
 
+# What the dispatcher reads of a subscription to send to it (or to cancel what it owes).
+SENDING_FIELDS = {"callback": 1, "_secret": 1, "_active": 1, "_disabledReason": 1}
+
+
 class SubscriptionRepository:
     """The only code that reads and writes the hubSubscription collection: the hub API through
     SubscriptionService, the fan-out and the dispatcher (active filters, callbacks, disabling) and the gauges."""
@@ -58,7 +62,8 @@ class SubscriptionRepository:
         return self.collection.delete_one(query).deleted_count == 1
 
     def active(self) -> list[dict]:
-        return list(self.collection.find({"_active": {"$eq": True}}, {"_id": 1, "_filter": 1}))
+        """The active subscriptions, with their filters and what sending to them needs."""
+        return list(self.collection.find({"_active": {"$eq": True}}, {"_filter": 1, **SENDING_FIELDS}))
 
     def counts(self) -> tuple[int, int]:
         """(active subscriptions, disabled ones)."""
@@ -67,8 +72,7 @@ class SubscriptionRepository:
 
     def get_many(self, subscription_ids: list[str]) -> dict[str, dict]:
         return {s["_id"]: s for s in self.collection.find({"_id": {"$in": list(set(subscription_ids))}},
-                                                          {"callback": 1, "_secret": 1, "_active": 1,
-                                                           "_disabledReason": 1})}
+                                                          SENDING_FIELDS)}
 
     def disable(self, subscription_id: str, reason: str, stamp: str) -> bool:
         """Stops a subscription (`_active: false`) with the reason and time."""
