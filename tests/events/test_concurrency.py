@@ -16,7 +16,7 @@ from tests.events.test_dispatcher import assert_in_order, count, settled
 from tests.support.polling import wait_for
 from tmf_server.events.deliveries import DeliveryStore, new_delivery
 from tmf_server.events.sources import EventSource
-from tmf_server.store.database import DELIVERIES
+from tmf_server.store.database import DELIVERIES, EVENTS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STATE = "ServiceProblemStateChangeEvent"
@@ -159,3 +159,46 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_deliveries_held_from_fan_out_by_a_killed_worker_are_stored_and_delivered_after_its_lease(
+        engine, db, listener_factory, dispatcher_factory):
+    """A problem's first event goes from the fan-out straight to the attempt, stored only with its outcome; a
+    worker killed mid-attempt leaves the event leased and `pending`; when the lease ends another dispatcher
+    stores and delivers every delivery the dead one held."""
+    receivers = [listener_factory(), listener_factory()]
+    for receiver in receivers:
+        receiver.hold.clear()  # answers wait: the attempts stay in flight
+        add_subscription(db, receiver.url)
+    events = add_events(db, *(event(f"K{i}", 1) for i in range(12)))
+    script = ("import sys\n"
+              "from tmf_server.workers import run_workers\n"
+              "from tmf_server.settings import Settings\n"
+              "settings = Settings(mongodb_uri=sys.argv[1], callback_allow=('loopback',), delivery_timeout=2.0,\n"
+              "                    lease_seconds=4.0, dispatch_poll_seconds=0.05, db_timeout_ms=1000)\n"
+              "sys.exit(run_workers(settings, 1))\n")
+    worker = subprocess.Popen([sys.executable, "-c", script, engine.uri], cwd=PROJECT_ROOT, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: all(r.arrivals == 1 for r in receivers), 30, message="one attempt in flight to each")
+        # An unproven listener gets one attempt at a time: one delivery each was held, the others stored.
+        wait_for(lambda: count(db, DELIVERIES, {}) == 2 * 11, 30, message="the deliveries not held stored")
+        held_events = list(db[EVENTS].find({"_fanout": "pending"}, {"_fanoutOwner": 1}))
+        assert held_events and all(e["_fanoutOwner"].endswith("/worker-0") for e in held_events)
+        in_flight = {e["_id"] for e in held_events}
+        assert count(db, DELIVERIES, {"eventId": {"$in": sorted(in_flight)}}) == 2 * len(in_flight) - 2
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    for receiver in receivers:
+        receiver.hold.set()
+    dispatcher_factory(name="survivor")
+    wait_for(lambda: settled(db), 60, message="every delivery, after the dead worker's lease")
+    ids = {e["_id"] for e in events}
+    for receiver in receivers:
+        counts = collections.Counter(receiver.delivered_ids())
+        assert set(counts) == ids
+        # Only an attempt the dead worker had in flight may have reached the listener twice.
+        assert {i for i, n in counts.items() if n > 1} <= in_flight
+    assert count(db, DELIVERIES, {"state": "delivered"}) == count(db, DELIVERIES, {}) == 2 * len(ids)
+    assert count(db, EVENTS, {"_fanout": "done"}) == len(ids)
