@@ -494,8 +494,9 @@ class Dispatcher:
             if o.changes["state"] == RETRYING:
                 self.deliveries.defer_chain(o.delivery["subscriptionId"], o.delivery["problemId"],
                                             o.changes["nextAttemptAt"])
+        # A held delivery was never stored, so nothing was deferred behind it (its followers waited for its event).
         self.deliveries.promote_next_of({(o.delivery["subscriptionId"], o.delivery["problemId"])
-                                         for o in kept if o.changes["state"] != RETRYING}, now)
+                                         for o in kept if o.changes["state"] != RETRYING and not o.held}, now)
 
     def _give_back(self, claimed: dict, held: bool = False) -> None:
         """Releases a claim that will not be attempted (a held one is stored, pending)."""
