@@ -442,6 +442,14 @@ PAGED_SHAPES: list[Shape] = [
     Shape("status=pending,held", sort="-priority,creationDate", offset=10, limit=10),
     Shape("relatedParty.id=C1,C2,C3", sort="-creationDate", offset=5, limit=10),
     Shape("relatedParty.id!=C7&priority>=4", sort="priority,name", offset=0, limit=25),
+    # One party in creation-date order: two index-served pages merged (the party-by-date key and the flagged few).
+    Shape("relatedParty.id=C3", sort="creationDate", offset=2, limit=5),
+    Shape("relatedParty.id=C3", sort="-creationDate", offset=0, limit=3, fields="status"),
+    Shape("relatedParty.id.eq=C5&status!=closed", offset=1, limit=4),
+    Shape("relatedParty.id=4701", sort="creationDate", offset=0, limit=50),
+    Shape("relatedParty.id=C12", sort="-creationDate", offset=4, limit=2),
+    Shape("relatedParty.id=C3&creationDate>=2025-06-01", offset=0, limit=6, fields="relatedParty"),
+    Shape("relatedParty.id=C3", sort="-creationDate,priority", offset=0, limit=10),  # not merged: a third key
     Shape("note.date>=2026-01-01", sort="lastUpdate", offset=3, limit=7),
     Shape("category=network", sort="creationDate", offset=0, limit=1000),
     Shape("creationDate={SHARED1},{SHARED2}", sort="creationDate", offset=0, limit=12),  # all ties

@@ -5,8 +5,8 @@ import pymongo
 import pytest
 
 from tmf_server.events.outbox import Outbox
-from tmf_server.problems.repository import (STATUS_BY_DATE, STATUS_BY_PRIORITY, ServiceProblemRepository,
-                                            ensure_indexes)
+from tmf_server.problems.repository import (PARTY_BY_DATE, STATUS_BY_DATE, STATUS_BY_PRIORITY,
+                                            ServiceProblemRepository, ensure_indexes)
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.embedded import EmbeddedEngine
 
@@ -37,7 +37,7 @@ def test_documents_of_earlier_forms_are_brought_up_to_date_and_listed_by_status_
         old("A", "held", "2026-01-02T00:00:00.000Z", None),
         old("B", "held", "2026-01-03T00:00:00.000Z", 1),
         old("C", "pending", "2026-01-01T00:00:00.000Z", 1),
-        old("D", "held", "2025-12-31T00:00:00.000Z", None),
+        old("D", "held", "2025-12-31T00:00:00.000Z", 3),
     ])
     repository = ServiceProblemRepository(db, Outbox(db))
     assert repository.bring_up_to_date() == 4
@@ -46,6 +46,9 @@ def test_documents_of_earlier_forms_are_brought_up_to_date_and_listed_by_status_
     assert stored["B"]["_creationDateMs"] == 1767398400000  # the date copy rewritten from the text
     assert stored["C"][STATUS_BY_DATE] == "pending|" + str(1767225600000 + 10**14).zfill(15)
     assert stored["C"][STATUS_BY_PRIORITY] == "pending|" + str(2 + 2**63).zfill(20)
+    assert stored["D"][PARTY_BY_DATE] == "2:C1|" + str(1767139200000 + 10**14).zfill(15)  # form 3 had none
+    party_c1 = {"relatedParty": {"$elemMatch": {"id": "C1"}}}
+    assert [d["_id"] for d in repository.find(party_c1, [("_creationDateMs", -1), ("_id", 1)], 1, 2)] == ["A", "C"]
     assert repository.count({"status": {"$eq": "held"}, "priority": {"$gte": 2, "$lt": 3}}) == 3
     assert repository.count({"status": {"$eq": "held"}, "priority": {"$gt": 2}}) == 0
     newest_first = repository.find({"status": {"$eq": "held"}}, [("_creationDateMs", -1), ("_id", 1)], 0, 10)

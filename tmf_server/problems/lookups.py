@@ -81,10 +81,9 @@ def index_fields() -> list[str]:
 _COUNTED_BY_KEY = {"relatedParty": "party", "affectedService": "service"}
 
 
-def counting_forms(filter_: dict) -> tuple[dict, dict] | None:
-    """Two disjoint filters whose counts add up to the count of `filter_`, each index-served, when `filter_`
-    requires an element with one id of a party or service array (`{"relatedParty": {"$elemMatch": {"id": "C7"}}}`,
-    beside other fields); else None."""
+def one_id_condition(filter_: dict) -> tuple[str, str, str, dict] | None:
+    """(array attribute, kind, id, the other conditions) when `filter_` requires an element with one id of a party
+    or service array (`{"relatedParty": {"$elemMatch": {"id": "C7"}}}`, beside other fields); else None."""
     for array, kind in _COUNTED_BY_KEY.items():
         condition = filter_.get(array)
         if not (isinstance(condition, dict) and list(condition) == ["$elemMatch"]):
@@ -96,9 +95,22 @@ def counting_forms(filter_: dict) -> tuple[dict, dict] | None:
         rest = {k: v for k, v in filter_.items() if k != array}
         if any(k in rest for k in (key_field(kind), more_field(kind))):
             continue
-        by_first = {**rest, key_field(kind): {"$eq": key_value(value)}}
-        # The second form leaves out the reports the first counts: a flagged report always has a first id.
-        among_more = {**rest, more_field(kind): {"$eq": True}, key_field(kind): {"$ne": key_value(value)},
-                      array: condition}
-        return by_first, among_more
+        return array, kind, value, rest
     return None
+
+
+def counting_forms(filter_: dict) -> tuple[dict, dict] | None:
+    """Two disjoint filters whose counts add up to the count of `filter_`, each index-served, when `filter_`
+    requires an element with one id of a party or service array (one_id_condition); else None."""
+    found = one_id_condition(filter_)
+    if found is None:
+        return None
+    array, kind, value, rest = found
+    by_first = {**rest, key_field(kind): {"$eq": key_value(value)}}
+    return by_first, among_the_flagged(filter_, kind, value)
+
+
+def among_the_flagged(filter_: dict, kind: str, value: str) -> dict:
+    """`filter_` (which requires an element with id `value`) restricted to the reports whose first id of `kind` is
+    another: the flagged few; with the reports whose first id is `value`, every match once."""
+    return {**filter_, more_field(kind): {"$eq": True}, key_field(kind): {"$ne": key_value(value)}}

@@ -6,7 +6,8 @@ import pymongo
 from tmf_server.events.builder import Change, event_document, events_for_change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, with_outbox
 from tmf_server.problems.information import missing_information
-from tmf_server.problems.lookups import counting_forms, index_fields, search_forms, with_lookup_keys
+from tmf_server.problems.lookups import (among_the_flagged, counting_forms, ids_of, index_fields, one_id_condition,
+                                         search_forms, with_lookup_keys)
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import all_of, exact_string
 from tmf_server.store.database import SERVICE_PROBLEMS
@@ -18,7 +19,7 @@ from tmf_server.store.reader import CollectionReader
 INSTANT_ATTRIBUTES = ("creationDate", "lastUpdate", "resolutionDate", "statusChangeDate")
 # Version of the derived fields a stored document carries (date copies, lookup keys); older ones are brought up
 # to date when the server starts.
-STORED_FORM = 3
+STORED_FORM = 4
 _FORM = "_form"
 _BACKFILL_BATCH = 500
 OLDEST_FIRST = ((instant_field("creationDate"), 1), ("_id", 1))
@@ -27,6 +28,10 @@ OLDEST_FIRST = ((instant_field("creationDate"), 1), ("_id", 1))
 STATUS_BY_DATE = "_statusByDate"
 _AFTER_SEPARATOR = "}"  # the character after "|": the upper bound of one status's range
 _INSTANT_SHIFT = 10**14  # epoch ms of year 1 is about -6.2e13
+# The first party's id and the creation instant in one string that sorts as (party, creationDate): a list of one
+# party's reports (`relatedParty.id=C7`) in date order walks one index range instead of the whole date index. The
+# id is preceded by its length, so that no other id's range can overlap it (ids may hold any character).
+PARTY_BY_DATE = "_partyByDate"
 # The status and the priority in one string that sorts as (status, priority): the count of a list of one status
 # and a priority range is one index range (the engine counts an AND of two indexed fields row by row).
 STATUS_BY_PRIORITY = "_statusByPriority"
@@ -41,6 +46,7 @@ INDEXES = [
     [("status", pymongo.ASCENDING)],
     [(STATUS_BY_DATE, pymongo.ASCENDING)],
     [(STATUS_BY_PRIORITY, pymongo.ASCENDING)],
+    [(PARTY_BY_DATE, pymongo.ASCENDING)],
     [("priority", pymongo.ASCENDING)],
     [("category", pymongo.ASCENDING)],
     [(instant_field("lastUpdate"), pymongo.ASCENDING)],
@@ -73,18 +79,25 @@ def problem_catalog(spec: dict) -> AttributeCatalog:
 def with_derived_fields(document: dict) -> dict:
     """A stored document with its derived internal fields: the date copies, the lookup keys, the status by date."""
     document = with_lookup_keys(with_instants(document, INSTANT_ATTRIBUTES))
-    document.pop(STATUS_BY_DATE, None)
-    document.pop(STATUS_BY_PRIORITY, None)
+    for key in (STATUS_BY_DATE, STATUS_BY_PRIORITY, PARTY_BY_DATE):
+        document.pop(key, None)
     if isinstance(document.get("status"), str) and _is_integer(document.get("priority")):
         document[STATUS_BY_PRIORITY] = f"{document['status']}|{document['priority'] + _INTEGER_SHIFT:020d}"
+    created = document.get(instant_field("creationDate"))
+    # Shifted and zero-padded so that the strings sort as the numbers (years 1 to 9999 all fit); without a
+    # creation date it sorts first, as a missing field does in MongoDB.
+    in_date_order = f"{created + _INSTANT_SHIFT:015d}" if isinstance(created, int) else ""
     if isinstance(document.get("status"), str):
-        created = document.get(instant_field("creationDate"))
-        # Shifted and zero-padded so that the strings sort as the numbers (years 1 to 9999 all fit); without a
-        # creation date it sorts first, as a missing field does in MongoDB.
-        document[STATUS_BY_DATE] = document["status"] + "|" + (
-            f"{created + _INSTANT_SHIFT:015d}" if isinstance(created, int) else "")
+        document[STATUS_BY_DATE] = document["status"] + "|" + in_date_order
+    parties = ids_of(document, "party")
+    if parties:
+        document[PARTY_BY_DATE] = _party_prefix(parties[0]) + in_date_order
     document[_FORM] = STORED_FORM
     return document
+
+
+def _party_prefix(party_id: str) -> str:
+    return f"{len(party_id)}:{party_id}|"
 
 
 def _is_integer(value) -> bool:
@@ -124,6 +137,21 @@ def _by_status_and_date(filter_: dict, sort) -> tuple[dict, list]:
     rewritten = {key: condition for key, condition in filter_.items() if key != "status"}
     rewritten[STATUS_BY_DATE] = {"$gte": value + "|", "$lt": value + _AFTER_SEPARATOR}
     return rewritten, [(STATUS_BY_DATE, sort[0][1]), *sort[1:]]
+
+
+def _one_party_in_date_order(filter_: dict, sort) -> tuple[dict, list, dict] | None:
+    """For a filter on one party's id in creation-date order (the default): the two filters whose pages, merged,
+    are its page, each walking an index in order: the reports whose first party it is (one range of the
+    party-by-date key), and those among the flagged few (problems/lookups.py) that name it later. Else None."""
+    found = one_id_condition(filter_)
+    sort = list(sort)
+    if (found is None or found[1] != "party" or len(sort) != 2 or sort[0][0] != instant_field("creationDate")
+            or sort[1] != ("_id", 1)):
+        return None
+    _array, kind, value, rest = found
+    prefix = _party_prefix(value)
+    first = {**rest, PARTY_BY_DATE: {"$gte": prefix, "$lt": prefix[:-1] + _AFTER_SEPARATOR}}
+    return first, [(PARTY_BY_DATE, sort[0][1]), sort[1]], among_the_flagged(filter_, kind, value)
 
 
 def stored_form(representation: dict, version: int) -> dict:
@@ -185,7 +213,26 @@ class ServiceProblemRepository(CollectionReader):
 
     def find(self, filter_: dict, sort, offset: int, limit: int, projection: dict | None = None,
              max_time_ms: int | None = None) -> list[dict]:
-        return super().find(*_by_status_and_date(filter_, sort), offset, limit, projection, max_time_ms)
+        by_party = _one_party_in_date_order(filter_, sort)
+        if by_party is None:
+            return super().find(*_by_status_and_date(filter_, sort), offset, limit, projection, max_time_ms)
+        # Both pages up to offset + limit, merged in the requested order (creation instant, then _id).
+        first, first_sort, flagged = by_party
+        created = instant_field("creationDate")
+        shown = None if projection is None else {**projection, created: 1}
+        found = super().find(first, first_sort, 0, offset + limit, shown, max_time_ms)
+        found += super().find(flagged, list(sort), 0, offset + limit, shown, max_time_ms)
+        direction = list(sort)[0][1]
+
+        def order(document: dict):  # a missing instant sorts first, as in MongoDB; _id ascending in both directions
+            instant = document.get(created)
+            return (instant is not None, instant or 0) if direction == 1 else (instant is None, -(instant or 0))
+
+        page = sorted(sorted(found, key=lambda d: d["_id"]), key=order)[offset:offset + limit]
+        if projection is not None and created not in projection:
+            for document in page:
+                document.pop(created, None)
+        return page
 
     def count(self, filter_: dict, max_time_ms: int | None = None) -> int:
         by_priority = _counted_by_status_and_priority(filter_)
