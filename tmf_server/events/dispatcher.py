@@ -115,6 +115,12 @@ class Dispatcher:
         self._events_written = threading.Event()  # set by wake(): events may await publishing and fan-out
         self._fanned_at = 0.0  # time.monotonic() of the last look for events
         self._slots_short_since: float | None = None  # since when events waited for free slots (loop thread)
+        # Set when stored deliveries may have become due (stored, given back, promoted, redriven; more found than
+        # taken): the next round looks for them. Otherwise they are looked for at every poll (other processes'
+        # deliveries, retries coming due).
+        self._maybe_due = threading.Event()
+        self._maybe_due.set()
+        self._due_looked_at = 0.0  # time.monotonic()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)  # notified when a claim waits or a thread may take one
@@ -163,8 +169,10 @@ class Dispatcher:
                     log.exception("dispatcher %s: background chore %s failed", self.owner, chore)
 
     def wake(self) -> None:
-        """Look for work now (call after writing events); otherwise the loop polls every dispatch_poll_seconds."""
+        """Look for work now (call after writing events or deliveries); otherwise the loop polls every
+        dispatch_poll_seconds."""
         self._events_written.set()
+        self._maybe_due.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -234,8 +242,11 @@ class Dispatcher:
 
     def _fan_out_batch(self, limit: int, active: list[dict] | None = None,
                        take: Callable[[str], bool] | None = None) -> FanOut:
-        return fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner, now_ms=_ms(time.time()),
-                       lease_ms=_ms(self.settings.lease_seconds), limit=limit, active=active, take=take)
+        batch = fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner, now_ms=_ms(time.time()),
+                        lease_ms=_ms(self.settings.lease_seconds), limit=limit, active=active, take=take)
+        if batch.stored:
+            self._maybe_due.set()
+        return batch
 
     def _fan_out_into_hands(self, free: int, active: list[dict]) -> int:
         """Fans out as many events as `free` claim slots can take to every subscription, taking the deliveries of
@@ -494,12 +505,15 @@ class Dispatcher:
             if o.changes["state"] == RETRYING:
                 self.deliveries.defer_chain(o.delivery["subscriptionId"], o.delivery["problemId"],
                                             o.changes["nextAttemptAt"])
+        if any(not (o.held and o.changes["state"] == DELIVERED) for o in kept):
+            self._maybe_due.set()  # a chain's next delivery may be due now (or a retry later)
         # A held delivery was never stored, so nothing was deferred behind it (its followers waited for its event).
         self.deliveries.promote_next_of({(o.delivery["subscriptionId"], o.delivery["problemId"])
                                          for o in kept if o.changes["state"] != RETRYING and not o.held}, now)
 
     def _give_back(self, claimed: dict, held: bool = False) -> None:
         """Releases a claim that will not be attempted (a held one is stored, pending)."""
+        self._maybe_due.set()
         try:
             if held:
                 self.deliveries.store_unattempted(claimed)
@@ -592,6 +606,13 @@ class Dispatcher:
                 self._wake.wait(self._idle_wait())
                 self._wake.clear()
 
+    def _rest_ended(self) -> bool:
+        """Whether a subscriber's rest ended since deliveries were last looked for (its retry is due)."""
+        looked = _ms(time.time() - (time.monotonic() - self._due_looked_at))
+        now = _ms(time.time())
+        with self._lock:
+            return any(looked < s.resting_until <= now for s in self._subscribers.values())
+
     def _idle_wait(self) -> float:
         """The poll interval, or less when a resting subscriber's retry comes due sooner."""
         now = _ms(time.time())
@@ -617,7 +638,15 @@ class Dispatcher:
             published = self.publish()
         # Stored deliveries first: they have waited longer than the events not fanned out yet.
         slots = self._free_slots()
-        claimed, busy = self.claim_due(slots) if slots > 0 else ([], False)
+        claimed, busy = [], False
+        if slots > 0 and (self._maybe_due.is_set()
+                          or time.monotonic() - self._due_looked_at >= self.settings.dispatch_poll_seconds
+                          or self._rest_ended()):
+            self._maybe_due.clear()
+            self._due_looked_at = time.monotonic()
+            claimed, busy = self.claim_due(slots)
+            if busy or len(claimed) == slots:
+                self._maybe_due.set()
         for item in claimed:
             with self._lock:
                 self._in_hand += 1

@@ -30,6 +30,7 @@ class Held:
 class FanOut:
     events: int = 0  # events handled
     token: str | None = None  # the fan-out lease of the batch
+    stored: int = 0  # deliveries stored (pending or parked)
     held: list[Held] = field(default_factory=list)
 
 
@@ -52,15 +53,15 @@ def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveri
     event done; if the caller dies, the event's lease ends and the next fan-out stores the deliveries not
     recorded.
     """
-    token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit)
+    if active is None:
+        active = subscriptions.active()
+    token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit, with_notifications=bool(active))
     if not claimed:
         return FanOut()
     ids = [event["_id"] for event in claimed]
     result = FanOut(len(claimed), token)
     try:
-        if active is None:
-            active = subscriptions.active()
-        notifications = events.notifications(ids) if active else {}
+        notifications = {event["_id"]: event.get("notification") for event in claimed} if active else {}
         # Shaped as the stored events the filters were translated for (the notification under its root).
         stored = [{"_id": event_id, EVENT_ENVELOPE_ROOT: notification} for event_id, notification in notifications.items()]
         documents = []
@@ -83,6 +84,7 @@ def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveri
                 else:
                     documents.append(delivery)
         deliveries.create_many(documents)
+        result.stored = len(documents)
         held_events = {h.delivery["eventId"] for h in result.held}
         if len(held_events) < len(ids):
             events.mark_done([i for i in ids if i not in held_events], token)
