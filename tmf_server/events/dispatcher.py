@@ -23,11 +23,11 @@ from tmf_server.events.deliveries import (
     RETRYING,
     DeliveryStore,
 )
-from tmf_server.events.fanout import FanOut, fan_out
+from tmf_server.events.fanout import FanOut, fan_out, fan_out_leased
 from tmf_server.events.outbox import Outbox
 from tmf_server.events.sender import AttemptResult, Sender
 from tmf_server.events.signing import sign
-from tmf_server.events.sources import EventSource
+from tmf_server.events.sources import EventSource, new_lease
 from tmf_server.events.subscriptions import SubscriptionRepository
 from tmf_server.settings import Settings
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FANOUT_BATCH = 100
 MAX_BACKOFF = 30.0  # seconds between rounds while the database is unreachable
-HAND_FACTOR = 4  # a healthy subscription may hold this many times its attempts in flight, claimed and waiting
+HAND_FACTOR = 8  # a healthy subscription may hold this many times its attempts in flight, claimed and waiting
 
 
 def ensure_indexes(db) -> None:
@@ -113,7 +113,7 @@ class Dispatcher:
         self.scan_limit = max(32, self.concurrency * 8)
         self._wake = threading.Event()
         self._events_written = threading.Event()  # set by wake(): events may await publishing and fan-out
-        self._fanned_at = 0.0  # time.monotonic() of the last look for events
+        self._fanned_at = 0.0  # time.monotonic() of the last polled look (events of other writers, ended leases)
         self._slots_short_since: float | None = None  # since when events waited for free slots (loop thread)
         # Set when stored deliveries may have become due (stored, given back, promoted, redriven; more found than
         # taken): the next round looks for them. Otherwise they are looked for at every poll (other processes'
@@ -248,11 +248,11 @@ class Dispatcher:
             self._maybe_due.set()
         return batch
 
-    def _fan_out_into_hands(self, free: int, active: list[dict]) -> int:
-        """Fans out as many events as `free` claim slots can take to every subscription, taking the deliveries of
-        problems' first events straight into this dispatcher's hands where their subscriptions' allowances let
-        it: stored once, with their outcome, instead of inserted, claimed and completed (an alarm storm's
-        deliveries are nearly all of this kind). Returns how many events it fanned out."""
+    def _into_hands(self, free: int, active: list[dict], fan: Callable[[Callable[[str], bool]], FanOut]) -> int:
+        """Runs one fan-out `fan(take)` that takes the deliveries of problems' first events straight into this
+        dispatcher's hands, up to `free` of them and as far as their subscriptions' allowances let it: each is
+        stored once, with its outcome, instead of inserted, claimed and completed (an alarm storm's deliveries
+        are nearly all of this kind). Returns how many events it fanned out."""
         now = _ms(time.time())
         with self._lock:
             allowance = {sid: self._allowance(sid, now) for sid in self._subscribers}
@@ -265,9 +265,9 @@ class Dispatcher:
             allowance[subscription_id] = allowance.get(subscription_id, 1) - 1
             return True
 
-        batch = self._fan_out_batch(min(FANOUT_BATCH, free // len(active)), active, take)
-        if not batch.held:
-            return batch.events
+        batch = fan(take)
+        if batch.stored:
+            self._maybe_due.set()
         with self._lock:
             for h in batch.held:
                 entry = self._held_events.setdefault(h.delivery["eventId"], [0, batch.token])
@@ -281,6 +281,19 @@ class Dispatcher:
             else:
                 self._enqueue(item)
         return batch.events
+
+    def _publish_into_hands(self, free: int, active: list[dict], limit: int) -> tuple[int, int]:
+        """Publishes up to `limit` written outboxes with their events leased to this dispatcher, and fans those
+        out at once, into its hands where it can (no claim of the events). Returns (outboxes emptied, events
+        fanned out)."""
+        now = _ms(time.time())
+        lease_ms = _ms(self.settings.lease_seconds)
+        token, lease = new_lease(self.owner, now, lease_ms)
+        emptied, published = self.outbox.publish_pending(limit, lease)
+        fanned = self._into_hands(free, active, lambda take: fan_out_leased(
+            self.events, self.deliveries, published, token, owner=self.owner, now_ms=now,
+            lease_until=now + lease_ms, active=active, take=take)) if published else 0
+        return emptied, fanned
 
     def claim_due(self, slots: int) -> tuple[list[Claimed], bool]:
         """Claims up to `slots` deliveries that may go now; (claimed, whether more work is likely waiting).
@@ -628,14 +641,14 @@ class Dispatcher:
             return HAND_FACTOR * self.concurrency - self._in_hand
 
     def _round(self) -> bool:
-        published = 0
         # Events are looked for when a writer said so, and at every poll (writers in other processes, leases
         # of dispatchers that died); rounds that only claim and record skip the look.
-        look = self._events_written.is_set() or time.monotonic() - self._fanned_at >= self.settings.dispatch_poll_seconds
+        polled = time.monotonic() - self._fanned_at >= self.settings.dispatch_poll_seconds
+        look = self._events_written.is_set() or polled
         if look:
             self._events_written.clear()
-            self._fanned_at = time.monotonic()
-            published = self.publish()
+            if polled:
+                self._fanned_at = time.monotonic()
         # Stored deliveries first: they have waited longer than the events not fanned out yet.
         slots = self._free_slots()
         claimed, busy = [], False
@@ -654,35 +667,42 @@ class Dispatcher:
                 self._release(item)
             else:
                 self._enqueue(item)
-        more = look and self._fan_out_round()
-        if published >= FANOUT_BATCH or more:
+        more = look and self._fan_out_round(polled)
+        if more:
             self._events_written.set()  # more events are likely waiting
             return True
         return busy or (0 < slots == len(claimed))
 
-    def _fan_out_round(self) -> bool:
-        """Fans out what the free slots can take; True when events are likely left waiting that this
-        dispatcher can take now.
+    def _fan_out_round(self, polled: bool) -> bool:
+        """Publishes and fans out what the free slots can take; True when events are likely left waiting that
+        this dispatcher can take now. `polled`: the poll interval has passed (events stored by others, leases
+        of dispatchers that died, are looked for then).
 
-        While every slot is taken, events wait where they are stored (their fan-out costs nothing until then),
-        but not longer than the poll interval: then one batch is fanned out with every delivery stored, so that
-        listeners slower than the others never hold the rest back."""
+        While every slot is taken, events wait where they are (their publishing and fan-out cost nothing until
+        then), but not longer than the poll interval: then one batch is published and fanned out with every
+        delivery stored, so that listeners slower than the others never hold the rest back."""
         active = self.subscriptions.active()
         free = self._free_slots()
-        if not active:
-            return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH
-        if free >= len(active):
+        if active and free >= len(active):
             self._slots_short_since = None
             limit = min(FANOUT_BATCH, free // len(active))
-            return self._fan_out_into_hands(free, active) >= limit
-        now = time.monotonic()
-        if self._slots_short_since is None:
-            self._slots_short_since = now
-        if now - self._slots_short_since < self.settings.dispatch_poll_seconds:
-            self._events_written.set()  # looked for again once an attempt ends (it wakes the loop)
-            return False
-        self._slots_short_since = now
-        return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH
+            emptied, fanned = self._publish_into_hands(free, active, limit)
+            if emptied < limit and polled:
+                free = self._free_slots()
+                if free >= len(active):
+                    fanned += self._into_hands(free, active, lambda take: self._fan_out_batch(
+                        min(FANOUT_BATCH, free // len(active)), active, take))
+            return emptied >= limit
+        if active and not polled:
+            now = time.monotonic()
+            if self._slots_short_since is None:
+                self._slots_short_since = now
+            if now - self._slots_short_since < self.settings.dispatch_poll_seconds:
+                self._events_written.set()  # looked for again once an attempt ends (it wakes the loop)
+                return False
+        self._slots_short_since = None
+        published = self.publish()
+        return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH or published >= FANOUT_BATCH
 
     def _work(self) -> None:
         while (item := self._next()) is not None:

@@ -37,14 +37,25 @@ class FanOut:
 def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveries: DeliveryStore, *, owner: str,
             now_ms: int, lease_ms: int, limit: int, active: list[dict] | None = None,
             take: Callable[[str], bool] | None = None) -> FanOut:
-    """Fans out one batch of events.
+    """Leases up to `limit` events awaiting fan-out and fans them out (fan_out_leased)."""
+    if active is None:
+        active = subscriptions.active()
+    token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit, with_notifications=bool(active))
+    return fan_out_leased(events, deliveries, claimed, token, owner=owner, now_ms=now_ms,
+                          lease_until=now_ms + lease_ms, active=active, take=take)
+
+
+def fan_out_leased(events: EventSource, deliveries: DeliveryStore, leased: list[dict], token: str, *, owner: str,
+                   now_ms: int, lease_until: int, active: list[dict], take: Callable[[str], bool] | None = None
+                   ) -> FanOut:
+    """Fans out events the caller holds the fan-out lease `token` of (with their notifications): one delivery
+    per matching subscription of `active`, then `_fanout: done`.
 
     Repeats are harmless (the delivery _id is the (event, subscription) pair), and the lease keeps two
     dispatchers from doing the same batch. Subscriptions' filters are evaluated in memory on the batch's
-    notifications (query/matcher.py), never sent to the database: one read per batch, whatever the number of
-    subscriptions, and no subscription's query can hold the database. A subscription whose filter cannot be
-    evaluated gets its deliveries parked with the reason, so nothing is silently dropped and an operator can
-    redrive them.
+    notifications (query/matcher.py), never sent to the database: no subscription's query can hold the
+    database. A subscription whose filter cannot be evaluated gets its deliveries parked with the reason, so
+    nothing is silently dropped and an operator can redrive them.
 
     `take(subscription id)`, when given, is asked for each delivery of a problem's first event on its first
     fan-out: True means the caller attempts it at once, so it is returned in `held` instead of being stored
@@ -53,15 +64,12 @@ def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveri
     event done; if the caller dies, the event's lease ends and the next fan-out stores the deliveries not
     recorded.
     """
-    if active is None:
-        active = subscriptions.active()
-    token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit, with_notifications=bool(active))
-    if not claimed:
+    if not leased:
         return FanOut()
-    ids = [event["_id"] for event in claimed]
-    result = FanOut(len(claimed), token)
+    ids = [event["_id"] for event in leased]
+    result = FanOut(len(leased), token)
     try:
-        notifications = {event["_id"]: event.get("notification") for event in claimed} if active else {}
+        notifications = {event["_id"]: event.get("notification") for event in leased} if active else {}
         # Shaped as the stored events the filters were translated for (the notification under its root).
         stored = [{"_id": event_id, EVENT_ENVELOPE_ROOT: notification} for event_id, notification in notifications.items()]
         documents = []
@@ -72,14 +80,14 @@ def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveri
             except (UnsupportedFilter, TypeError, ValueError) as exc:
                 log.error("filter of subscription %s failed; its deliveries are parked: %s", subscription["_id"], exc)
                 reason = f"the subscription's filter could not run: {exc}"
-                documents += [new_delivery(e, subscription["_id"], now_ms, PARKED, reason) for e in claimed]
+                documents += [new_delivery(e, subscription["_id"], now_ms, PARKED, reason) for e in leased]
                 continue
-            for event in claimed:
+            for event in leased:
                 if event["_id"] not in selected:
                     continue
                 delivery = new_delivery(event, subscription["_id"], now_ms)
                 if take is not None and _first_fan_out_of_first_event(event) and take(subscription["_id"]):
-                    delivery.update(leaseToken=token, leaseOwner=owner, leaseUntil=now_ms + lease_ms)
+                    delivery.update(leaseToken=token, leaseOwner=owner, leaseUntil=lease_until)
                     result.held.append(Held(delivery, subscription, notifications.get(event["_id"])))
                 else:
                     documents.append(delivery)

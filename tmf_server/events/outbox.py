@@ -62,7 +62,7 @@ class Outbox:
         document = self.problems.find_one({"_id": problem_id, PENDING: True}, _OUTBOX_FIELDS)
         if document is None:
             return 0
-        return self._publish([document])
+        return len(self._publish([document]))
 
     def flush_pending(self, limit: int = 100) -> int:
         """Publishes the events of up to `limit` documents still carrying some (written, or left by a crash);
@@ -71,6 +71,13 @@ class Outbox:
         if documents:
             self._publish(documents)
         return len(documents)
+
+    def publish_pending(self, limit: int, lease: dict) -> tuple[int, list[dict]]:
+        """flush_pending() for a dispatcher that fans the events out next: they are stored already carrying its
+        fan-out lease (`lease`: the fields of sources.new_lease), so nobody else takes them, and returned (those
+        not stored before). Returns (documents emptied, those events)."""
+        documents = list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
+        return len(documents), self._publish(documents, lease) if documents else []
 
     def backlog(self, limit: int) -> tuple[int, int | None]:
         """(documents whose events are not yet published, the epoch ms of the oldest change among up to `limit`
@@ -82,8 +89,10 @@ class Outbox:
         times = [d[changed] for d in self.problems.find({PENDING: True}, {changed: 1}).limit(limit) if changed in d]
         return count, min(times, default=None)
 
-    def _publish(self, documents: list[dict]) -> int:
-        events = [event for document in documents for event in document.get(OUTBOX, [])]
+    def _publish(self, documents: list[dict], lease: dict | None = None) -> list[dict]:
+        """Stores the events of `documents` (with `lease` if given) and empties their outboxes; returns the
+        events stored now (not by an earlier, interrupted publishing)."""
+        events = [{**event, **(lease or {})} for document in documents for event in document.get(OUTBOX, [])]
         published = self.events.insert_published(events) if events else events
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.
@@ -92,4 +101,4 @@ class Outbox:
             UpdateOne({"_id": d["_id"], "_version": d["_version"]}, {"$unset": {OUTBOX: "", PENDING: ""}})
             for d in documents], ordered=False)
         metrics.events_published(published)
-        return len(events)
+        return published

@@ -23,6 +23,12 @@ FANOUT_FIELDS = {"_id": 1, "eventType": 1, "eventTime": 1, "_problemId": 1, "_pr
                  "_fanoutToken": 1}
 
 
+def new_lease(owner: str, now_ms: int, lease_ms: int) -> tuple[str, dict]:
+    """A fan-out lease: its token, and the fields an event it covers carries."""
+    token = uuid.uuid4().hex
+    return token, {"_fanoutToken": token, "_fanoutOwner": owner, "_fanoutUntil": now_ms + lease_ms}
+
+
 class EventSource:
     """The only code that writes the event collection: the outbox's published events, then their fan-out state."""
 
@@ -51,8 +57,7 @@ class EventSource:
         """Leases up to `limit` events awaiting fan-out: (the lease token, the events this caller now owns, each
         with `_retaken`: True when it was taken over from a lease that ended, so its fan-out may have begun, and
         with its `notification` if asked)."""
-        token = uuid.uuid4().hex
-        lease = {"_fanoutToken": token, "_fanoutOwner": owner, "_fanoutUntil": now_ms + lease_ms}
+        token, lease = new_lease(owner, now_ms, lease_ms)
         # Never leased: one conditional update_many, then read back what carries this token (per-document
         # atomic on MongoDB; on the embedded engine every command runs alone).
         fresh = [e["_id"] for e in self.collection.find(
