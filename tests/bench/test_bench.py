@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.support.server import PROJECT_ROOT, ServerProcess
-from tmf_server.bench.runner import PER_POPULATION, SCENARIOS
+from tmf_server.bench.runner import HUBS, PER_POPULATION, SCENARIOS
 from tmf_server.settings import BASE_PATH
 from tmf_server.store.embedded import free_port
 
@@ -42,13 +42,13 @@ def test_every_scenario_runs_with_expected_answers_and_stores_what_it_created(be
     # --hub-wait: on a busy machine the ~1,000 deliveries can take longer than the default 30 s; the bench stops
     # waiting as soon as they have all arrived, so this only bounds a slow run.
     result = run_bench(bench_server.base_url, "--json", "--duration", "0.5", "--small", str(SMALL),
-                       "--large", str(LARGE), "--connections", "4", "--hub-wait", "90")
+                       "--large", str(LARGE), "--connections", "4", "--hub-wait", "90", "--hub-rate", "20")
     assert result.returncode == 0, result.stderr + result.stdout[-4000:] + "\nserver log:\n" + bench_server.log()
     document = json.loads(result.stdout)
 
     runs = {(s["name"], s["population"]): s for s in document["scenarios"]}
-    expected_runs = {(name, "small") for name in SCENARIOS if name != "hub"} \
-        | {(name, "large") for name in PER_POPULATION} | {("hub", None)}
+    expected_runs = {(name, "small") for name in SCENARIOS if name not in HUBS} \
+        | {(name, "large") for name in PER_POPULATION} | {(name, None) for name in HUBS}
     assert set(runs) == expected_runs
     for (name, population), scenario in runs.items():
         assert not scenario.get("skipped"), (name, population, scenario["skipped"])
@@ -57,10 +57,14 @@ def test_every_scenario_runs_with_expected_answers_and_stores_what_it_created(be
         assert scenario["p50Ms"] is not None and scenario["p99Ms"] >= scenario["p50Ms"]
     assert set(document["largeSmallP50"]) == set(PER_POPULATION)
 
-    hub = runs[("hub", None)]
-    assert hub["listeners"] == 10 and hub["settled"] is True and hub["creates"] > 0
-    assert hub["expected"] == hub["creates"] * 10
-    assert hub["delivered"] == hub["expected"] and hub["allDelivered"] is True
+    for name in HUBS:
+        hub = runs[(name, None)]
+        assert hub["listeners"] == 10 and hub["settled"] is True and hub["creates"] > 0
+        assert hub["expected"] == hub["creates"] * 10
+        assert hub["delivered"] == hub["expected"] and hub["allDelivered"] is True
+    # Paced: the schedule allows at most 20 creates per second over the warm-up and the measured window.
+    paced = runs[("hub_paced", None)]
+    assert paced["pacedRate"] == 20 and paced["creates"] <= 20 * (0.5 + 0.25) + 1
     subscriptions = requests.get(bench_server.base_url + "/hub", params={"limit": 1}, timeout=10)
     assert subscriptions.headers["X-Total-Count"] == "0", "the bench left its subscriptions behind"
 
@@ -72,7 +76,7 @@ def test_every_scenario_runs_with_expected_answers_and_stores_what_it_created(be
     seeded = sum(s["reportsCreated"] for s in document["seeding"])
     assert seeded == small["seeded"] + large["seeded"]
     created_by_scenarios = {name: sum(s["reportsCreated"] for s in document["scenarios"] if s["name"] == name)
-                            for name in ("create", "intake_new", "intake_correlated", "hub")}
+                            for name in ("create", "intake_new", "intake_correlated", *HUBS)}
     assert created_by_scenarios["intake_correlated"] == 2 * 20  # the open reports, one set per population
     assert all(count > 0 for count in created_by_scenarios.values()), created_by_scenarios
     assert document["reportsCreated"] == seeded + sum(created_by_scenarios.values())

@@ -55,13 +55,15 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--quiet-wait", type=float, default=120.0, metavar="SECONDS",
                         help="before each scenario, wait at most this long for the server's event records "
                              "(GET /serviceProblemEventRecord) to stop growing; 0: no wait (default 120)")
-    hub = parser.add_argument_group("hub scenario")
+    hub = parser.add_argument_group("hub scenarios (hub: creates at full speed; hub_paced: at --hub-rate)")
     hub.add_argument("--hub-listeners", type=int, default=10, help="listeners subscribed (default 10)")
     hub.add_argument("--hub-settle", type=float, default=120.0, metavar="SECONDS",
                      help="before the load, how long a first create's event may take to reach every listener, "
                           "while the server works off the events of earlier scenarios (default 120)")
     hub.add_argument("--hub-wait", type=float, default=30.0, metavar="SECONDS",
                      help="how long deliveries may take after the load stops (default 30)")
+    hub.add_argument("--hub-rate", type=float, default=100.0, metavar="CREATES_PER_SECOND",
+                     help="the create rate of hub_paced, in all connections together (default 100)")
     local = parser.add_argument_group("this server on a temporary embedded engine (make bench)")
     local.add_argument("--local", action="store_true", help="start the engine and the server, measure both")
     local.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
@@ -88,12 +90,15 @@ def config_from(args: argparse.Namespace, parser_error, base_url: str) -> Config
                                  ("--large", args.large, 0), ("--hub-listeners", args.hub_listeners, 1)):
         if value < least:
             parser_error(f"{option} must be at least {least}")
+    if args.hub_rate <= 0:
+        parser_error("--hub-rate must be positive")
     if args.duration <= 0 or (args.warmup is not None and args.warmup < 0):
         parser_error("--duration must be positive and --warmup not negative")
     return Config(base_url=base_url, intake_url=args.intake_url, connections=args.connections,
                   duration=args.duration, warmup=args.warmup, small=args.small, large=args.large,
                   scenarios=scenarios, headers=headers, timeout=args.timeout, hub_listeners=args.hub_listeners,
-                  hub_wait=args.hub_wait, hub_settle=args.hub_settle, quiet_wait=args.quiet_wait)
+                  hub_wait=args.hub_wait, hub_settle=args.hub_settle, hub_rate=args.hub_rate,
+                  quiet_wait=args.quiet_wait)
 
 
 def progress_for(args: argparse.Namespace, config: Config) -> Progress:

@@ -119,11 +119,13 @@ class Load:
         return await connection.send(request.data, request.method)
 
     async def measure(self, measurement: Measurement, make: Make, check: Check, *, duration: float,
-                      warmup: float, ticker: Ticker | None = None) -> Measurement:
+                      warmup: float, ticker: Ticker | None = None, rate: float | None = None) -> Measurement:
         """Requests back to back on every connection for warmup + duration seconds; the window after the
         warm-up is measured: the answers that arrived in it and their latencies (a request sent during the
         warm-up and answered in the window counts, so a scenario slower than the window still has figures).
-        No request is sent after the window; those still in flight are awaited, checked, but not counted."""
+        No request is sent after the window; those still in flight are awaited, checked, but not counted.
+        `rate`: requests per second in all, paced on a fixed schedule (request i is not sent before i / rate
+        seconds); a connection still waiting for an answer sends its next request late."""
         counter = itertools.count()
         started = time.perf_counter()
         window_start, window_end = started + warmup, started + warmup + duration
@@ -131,10 +133,13 @@ class Load:
         async def connection_loop(slot: int) -> None:
             perf_counter = time.perf_counter
             while True:
+                index = next(counter)
+                if rate:
+                    await asyncio.sleep(max(0.0, started + index / rate - perf_counter()))
                 began = perf_counter()
                 if began >= window_end:
                     return
-                done = await self._exchange(measurement, make, check, next(counter), slot)
+                done = await self._exchange(measurement, make, check, index, slot)
                 if done is None:
                     continue
                 if window_start <= done <= window_end:

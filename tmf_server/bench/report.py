@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from tmf_server.bench.runner import Progress
+from tmf_server.bench.runner import HUBS, Progress
 
 NAME_WIDTH = 22
 
@@ -56,7 +56,7 @@ def table(document: dict) -> str:
                          f"{seeding['errors']} errors")
     lines.extend(quiet_lines(document))
     for scenario in document["scenarios"]:
-        if scenario["name"] == "hub":
+        if scenario["name"] in HUBS:
             lines.append(hub_line(scenario))
     for item in [*document["seeding"], *document["scenarios"]]:
         if item.get("firstError"):
@@ -66,7 +66,7 @@ def table(document: dict) -> str:
                          f"{first['status'] if first['status'] is not None else 'no answer'}: {first['reason']}"
                          + (f"; body {first['body']}" if first.get("body") else ""))
     for scenario in document["scenarios"]:
-        if scenario.get("skipped") and scenario["name"] != "hub":
+        if scenario.get("skipped") and scenario["name"] not in HUBS:
             lines.append(f"{scenario['name']} ({scenario['population']}) skipped: {scenario['skipped']}")
     lines.append(f"{document['requestsSent']:,} requests in {document['seconds']:.0f} s; "
                  f"{document['reportsCreated']:,} reports created; stored reports "
@@ -93,12 +93,13 @@ def quiet_lines(document: dict) -> list[str]:
 
 
 def hub_line(hub: dict) -> str:
+    name = hub["name"] + (f" (creates paced at {_number(hub['pacedRate'])}/s)" if hub.get("pacedRate") else "")
     if hub.get("skipped"):
-        return f"hub skipped: {hub['skipped']}"
+        return f"{name} skipped: {hub['skipped']}"
     within = "all within" if hub["allDelivered"] else "NOT all within"
     settled = (f"settled in {hub['settleSeconds']:g} s" if hub.get("settled")
                else f"NOT settled within {hub['settleLimitSeconds']:g} s")
-    return (f"hub: {hub['listeners']} listeners ({settled}), {hub['creates']:,} creates "
+    return (f"{name}: {hub['listeners']} listeners ({settled}), {hub['creates']:,} creates "
             f"({_number(hub['requestsPerSecond'])}/s "
             f"measured), {hub['delivered']:,}/{hub['expected']:,} create events delivered, {within} "
             f"{hub['waitLimitSeconds']:g} s after the load (last after {hub['lastArrivalAfterLoadSeconds']:g} s); "

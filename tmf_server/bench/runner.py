@@ -20,7 +20,8 @@ REPORT_VERSION = 1
 LISTS = ("list", "list_customer", "list_date", "list_status_priority")
 INTAKE = ("intake_new", "intake_correlated")
 PER_POPULATION = LISTS + INTAKE  # run at the small and at the large population
-SCENARIOS = ("create", "get", *LISTS, "patch", *INTAKE, "hub")
+HUBS = ("hub", "hub_paced")  # run last, in this order, on whatever is stored
+SCENARIOS = ("create", "get", *LISTS, "patch", *INTAKE, *HUBS)
 SMALL_ORDER = (*LISTS, "get", "patch", "create", *INTAKE)  # the order within the small population
 NEEDS_SEEDING = (*LISTS, "get", "patch", *INTAKE)
 PAGE = 20  # the lists' limit
@@ -43,6 +44,7 @@ class Config:
     hub_listeners: int = 10
     hub_wait: float = 30.0  # how long deliveries may take after the load stops
     hub_settle: float = 120.0  # how long the first create's event may take before the load starts
+    hub_rate: float = 100.0  # creates per second of hub_paced
     quiet_wait: float = 120.0  # before each scenario, how long the event records may take to stop growing (0: no wait)
 
     @property
@@ -63,7 +65,7 @@ class Config:
             order = SMALL_ORDER if population == "small" else PER_POPULATION
             runs = [name for name in order if name in self.scenarios]
             count += len(runs) + (1 if any(name in NEEDS_SEEDING for name in runs) else 0)
-        return count + (1 if "hub" in self.scenarios else 0)
+        return count + sum(1 for name in HUBS if name in self.scenarios)
 
 
 class BenchAborted(Exception):
@@ -103,9 +105,6 @@ class Bench:
         self.progress = progress or Progress()
         self.milestone = milestone
         self.marker = uuid.uuid4().hex[:8]  # makes this run's event ids, customers and products unique
-        # The hub scenario's reports carry this reason and its subscriptions select it, so that events of earlier
-        # scenarios the server publishes late are not delivered to the bench's listeners.
-        self.hub_reason = f"bench-hub-{self.marker}"
         self.seeded_ids: list[str] = []
         self.seeded_dates: list[str] = []
         self.measurements: list[Measurement] = []
@@ -130,9 +129,10 @@ class Bench:
                 for name in runs:
                     self.progress.step(f"{name} ({population})")
                     self.measurements.append(await self._scenario(name, population))
-            if "hub" in config.scenarios:
-                self.progress.step("hub")
-                self.measurements.append(await self._scenario("hub", None))
+            for name in HUBS:
+                if name in config.scenarios:
+                    self.progress.step(name)
+                    self.measurements.append(await self._scenario(name, None))
             stored_at_end = await self._count()
         finally:
             self.load.close()
@@ -157,7 +157,8 @@ class Bench:
             "options": {"connections": config.connections, "duration": config.duration,
                         "warmup": config.warmup_seconds, "small": config.small, "large": config.large,
                         "scenarios": list(config.scenarios), "hubListeners": config.hub_listeners,
-                        "hubWait": config.hub_wait, "hubSettle": config.hub_settle, "quietWait": config.quiet_wait,
+                        "hubWait": config.hub_wait, "hubSettle": config.hub_settle, "hubRate": config.hub_rate,
+                        "quietWait": config.quiet_wait,
                         "timeout": config.timeout},
             "populations": self.populations,
             "seeding": [m.as_json() for m in self.seeding],
@@ -414,12 +415,12 @@ class Bench:
             await asyncio.sleep(QUIET_POLL_SECONDS)
         return {"quiet": False, "quietSeconds": round(time.perf_counter() - began, 2)}
 
-    async def _settle(self, measurement: Measurement, listeners: list[Listener]) -> dict:
+    async def _settle(self, measurement: Measurement, listeners: list[Listener], reason: str) -> dict:
         """One create, then a wait until its event reached every listener (at most --hub-settle): the events of the
         earlier scenarios are delivered (or found to have no subscriber) before the load, which then measures
         delivery keeping up with it rather than a backlog it inherited."""
-        request = self.target.api("POST", "/serviceProblem", bodies.report(0, f"bench {self.marker} hub settle",
-                                                                        reason=self.hub_reason))
+        description = f"bench {self.marker} {measurement.name} settle"
+        request = self.target.api("POST", "/serviceProblem", bodies.report(0, description, reason=reason))
         began = time.perf_counter()
         try:
             response = await self._send(request)
@@ -439,11 +440,19 @@ class Bench:
         return {"settled": all(problem in listener.arrivals for listener in listeners),
                 "settleSeconds": round(time.perf_counter() - began, 2), "settleLimitSeconds": self.config.hub_settle}
 
-    async def _hub(self, measurement: Measurement) -> Measurement:
+    async def _hub_paced(self, measurement: Measurement) -> Measurement:
+        """The hub scenario with creates paced at --hub-rate per second: whether delivery keeps up at that rate."""
+        measurement.extra["pacedRate"] = self.config.hub_rate
+        return await self._hub(measurement, self.config.hub_rate)
+
+    async def _hub(self, measurement: Measurement, rate: float | None = None) -> Measurement:
         """Listeners subscribed through POST /hub to the create events of this scenario's reports; creates at full
-        speed; each create event's lag at each listener."""
+        speed (or `rate` per second); each create event's lag at each listener."""
         config = self.config
-        hub_query = f"eventType={CREATE_EVENT}&event.serviceProblem.reason={self.hub_reason}"
+        # The scenario's reports carry this reason and its subscriptions select it, so that events of earlier
+        # scenarios the server publishes late are not delivered to its listeners.
+        reason = f"bench-{measurement.name}-{self.marker}"
+        hub_query = f"eventType={CREATE_EVENT}&event.serviceProblem.reason={reason}"
         listeners = [await Listener().start() for _ in range(config.hub_listeners)]
         subscriptions: list[str] = []
         try:
@@ -459,14 +468,14 @@ class Bench:
                     measurement.skipped = _refusal(response, body)
                     return measurement
                 subscriptions.append(body["id"])
-            marker = self.marker
-            measurement.extra.update(await self._settle(measurement, listeners))
+            prefix = f"bench {self.marker} {measurement.name}"
+            measurement.extra.update(await self._settle(measurement, listeners, reason))
             created: dict[str, float] = {}
-            await self._measure(
+            await self.load.measure(
                 measurement,
-                lambda i: self.target.api("POST", "/serviceProblem", bodies.report(i, f"bench {marker} hub {i}",
-                                                                                   reason=self.hub_reason)),
-                self._created_check(measurement, lambda report, arrived: created.__setitem__(report["id"], arrived)))
+                lambda i: self.target.api("POST", "/serviceProblem", bodies.report(i, f"{prefix} {i}", reason=reason)),
+                self._created_check(measurement, lambda report, arrived: created.__setitem__(report["id"], arrived)),
+                duration=config.duration, warmup=config.warmup_seconds, ticker=self.progress.tick, rate=rate)
             load_stopped = time.perf_counter()
             expected = len(created) * len(listeners)
 
