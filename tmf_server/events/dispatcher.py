@@ -52,6 +52,7 @@ class Claimed:
     subscription: dict | None
     notification: dict | None
     held: bool = False  # taken at its fan-out, not stored yet (fanout.Held)
+    body: str | None = None  # the notification as JSON, when already made
 
 
 @dataclass
@@ -248,11 +249,11 @@ class Dispatcher:
             self._maybe_due.set()
         return batch
 
-    def _into_hands(self, free: int, active: list[dict], fan: Callable[[Callable[[str], bool]], FanOut]) -> int:
+    def _into_hands(self, free: int, fan: Callable[[Callable[[str], bool]], FanOut]) -> None:
         """Runs one fan-out `fan(take)` that takes the deliveries of problems' first events straight into this
         dispatcher's hands, up to `free` of them and as far as their subscriptions' allowances let it: each is
         stored once, with its outcome, instead of inserted, claimed and completed (an alarm storm's deliveries
-        are nearly all of this kind). Returns how many events it fanned out."""
+        are nearly all of this kind)."""
         now = _ms(time.time())
         with self._lock:
             allowance = {sid: self._allowance(sid, now) for sid in self._subscribers}
@@ -275,25 +276,24 @@ class Dispatcher:
                 self._subscribers.setdefault(h.delivery["subscriptionId"], Subscriber()).in_hand += 1
                 self._in_hand += 1
         for h in batch.held:
-            item = Claimed(h.delivery, h.subscription, h.notification, held=True)
+            item = Claimed(h.delivery, h.subscription, h.notification, held=True, body=h.body)
             if self._stopping.is_set():
                 self._release(item)
             else:
                 self._enqueue(item)
-        return batch.events
 
-    def _publish_into_hands(self, free: int, active: list[dict], limit: int) -> tuple[int, int]:
+    def _publish_into_hands(self, free: int, active: list[dict], limit: int) -> int:
         """Publishes up to `limit` written outboxes with their events leased to this dispatcher, and fans those
-        out at once, into its hands where it can (no claim of the events). Returns (outboxes emptied, events
-        fanned out)."""
+        out at once, into its hands where it can (no claim of the events). Returns how many outboxes it emptied."""
         now = _ms(time.time())
         lease_ms = _ms(self.settings.lease_seconds)
         token, lease = new_lease(self.owner, now, lease_ms)
         emptied, published = self.outbox.publish_pending(limit, lease)
-        fanned = self._into_hands(free, active, lambda take: fan_out_leased(
-            self.events, self.deliveries, published, token, owner=self.owner, now_ms=now,
-            lease_until=now + lease_ms, active=active, take=take)) if published else 0
-        return emptied, fanned
+        if published:
+            self._into_hands(free, lambda take: fan_out_leased(
+                self.events, self.deliveries, published, token, owner=self.owner, now_ms=now,
+                lease_until=now + lease_ms, active=active, take=take))
+        return emptied
 
     def claim_due(self, slots: int) -> tuple[list[Claimed], bool]:
         """Claims up to `slots` deliveries that may go now; (claimed, whether more work is likely waiting).
@@ -393,7 +393,8 @@ class Dispatcher:
         if item.notification is None:
             return Outcome(d, {"state": PARKED, "reason": "the stored event is missing"}, None, "parkedAt")
         started = time.time()
-        result = self._send(d, subscription, json.dumps(item.notification))
+        body = item.body if item.body is not None else json.dumps(item.notification)
+        result = self._send(d, subscription, body)
         attempt = {"at": schedule.utc_iso(started), "durationMs": result.duration_ms, "statusCode": result.status,
                    "error": result.error, "retryAfter": result.retry_after, "response": result.response,
                    "callback": subscription["callback"], "dispatcher": self.owner}
@@ -686,12 +687,11 @@ class Dispatcher:
         if active and free >= len(active):
             self._slots_short_since = None
             limit = min(FANOUT_BATCH, free // len(active))
-            emptied, fanned = self._publish_into_hands(free, active, limit)
-            if emptied < limit and polled:
-                free = self._free_slots()
-                if free >= len(active):
-                    fanned += self._into_hands(free, active, lambda take: self._fan_out_batch(
-                        min(FANOUT_BATCH, free // len(active)), active, take))
+            emptied = self._publish_into_hands(free, active, limit)
+            free = self._free_slots()
+            if emptied < limit and polled and free >= len(active):  # events stored by others, ended leases
+                self._into_hands(free, lambda take: self._fan_out_batch(
+                    min(FANOUT_BATCH, free // len(active)), active, take))
             return emptied >= limit
         if active and not polled:
             now = time.monotonic()

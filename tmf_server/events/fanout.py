@@ -1,6 +1,7 @@
 """Fan-out: every stored event awaiting it gets one delivery per matching active subscription, then `_fanout: done`."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Held:
     delivery: dict  # the delivery document, carrying the event's fan-out lease as its own
     subscription: dict
     notification: dict | None
+    body: str | None  # the notification as JSON, once per event for all its subscribers
 
 
 @dataclass
@@ -73,6 +75,7 @@ def fan_out_leased(events: EventSource, deliveries: DeliveryStore, leased: list[
         # Shaped as the stored events the filters were translated for (the notification under its root).
         stored = [{"_id": event_id, EVENT_ENVELOPE_ROOT: notification} for event_id, notification in notifications.items()]
         documents = []
+        bodies: dict[str, str] = {}
         for subscription in active:
             try:
                 filter_ = subscription.get("_filter") or {}
@@ -88,7 +91,10 @@ def fan_out_leased(events: EventSource, deliveries: DeliveryStore, leased: list[
                 delivery = new_delivery(event, subscription["_id"], now_ms)
                 if take is not None and _first_fan_out_of_first_event(event) and take(subscription["_id"]):
                     delivery.update(leaseToken=token, leaseOwner=owner, leaseUntil=lease_until)
-                    result.held.append(Held(delivery, subscription, notifications.get(event["_id"])))
+                    notification = notifications.get(event["_id"])
+                    if event["_id"] not in bodies and notification is not None:
+                        bodies[event["_id"]] = json.dumps(notification)
+                    result.held.append(Held(delivery, subscription, notification, bodies.get(event["_id"])))
                 else:
                     documents.append(delivery)
         deliveries.create_many(documents)
