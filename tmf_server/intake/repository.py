@@ -3,7 +3,7 @@ and the read-only searches for open ServiceProblems.
 
 A lock is a document of the same collection as the records (`_id` = "~lock:" + key, which no record id can be:
 record ids start with their source's name), so that storing a record and taking its locks is one write command,
-and so is finishing it and releasing them (docs/intake.md, "Locks"). Record reads never return a lock: their
+and so is finishing it and releasing them (docs/intake.md, "Concurrency"). Record reads never return a lock: their
 queries name a record field, and `get` refuses the lock prefix.
 
 Queries use the canonical forms of docs/mongodb.md: arrays only through `$elemMatch`, not-equal on a scalar as
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 import uuid
-
 from dataclasses import dataclass, field
 
 import pymongo
@@ -50,7 +49,8 @@ RELEASED_BATCH = 500  # lock documents a sweep deletes at most
 # Indexes of the received events (and of the locks' lease, for the sweep). The open-report searches use the
 # ServiceProblem repository's lookup keys.
 INDEXES = [[("receivedAt", pymongo.DESCENDING)], [("outcome", pymongo.ASCENDING)], [("source", pymongo.ASCENDING)],
-           [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)], [(LOCK_UNTIL, pymongo.ASCENDING)]]
+           [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)],
+           [(LOCK_UNTIL, pymongo.ASCENDING)]]
 # The condition every stored record meets and no lock does: a list with no other term (receivedAt is never empty).
 ANY_RECORD = {"receivedAt": {"$gt": ""}}
 
@@ -89,7 +89,7 @@ def _releasing(locks: Locks) -> list[UpdateOne]:
 
 def _taken_before_refusal(exc: BulkWriteError) -> int:
     """The position of the first statement an ordered bulk write refused as a duplicate key (an upsert on a key
-    held by another); any other failure is raised."""
+    held by another, or on a record stored before); any other failure is raised."""
     refused = duplicate_key_indexes(exc)
     if refused is None:
         raise exc
@@ -133,25 +133,27 @@ class IntakeRepository:
         to the first one another request holds (`lock` waits for the rest). Returns (state, record, locks held):
         "new" (the record with its token), "taken over" for a redelivery of an event whose processing was abandoned
         (its lease ran out), "done" (the stored record) for an event already processed, or "busy" (the stored
-        record) while another request processes it; in the last three, the locks are already given back."""
+        record) while another request processes it; in the last three, no lock is held."""
         token = uuid.uuid4().hex
         document = {**record, "outcome": RECEIVED, "reason": "being processed", "duplicateCount": 0,
                     "_token": token, "_leaseUntil": now_ms() + lease_ms}
         locks, wanted = Locks(), sorted(set(keys))
-        writes = [UpdateOne({"_id": record["_id"]}, {"$setOnInsert": {k: v for k, v in document.items() if k != "_id"}},
+        # The record's upsert matches no stored document (every record has an outcome), so a record stored
+        # before collides on its `_id` and the ordered write stops there, before any lock is taken.
+        inserting = {k: v for k, v in document.items() if k != "_id"}
+        writes = [UpdateOne({"_id": record["_id"], "outcome": {"$exists": False}}, {"$setOnInsert": inserting},
                             upsert=True),
                   *(_taking(key, locks.owner, lease_ms) for key in wanted)]
         try:
-            upserted, taken = self.events.bulk_write(writes, ordered=True).upserted_ids.values(), len(wanted)
+            self.events.bulk_write(writes, ordered=True)
+            stopped_at = len(writes)
         except BulkWriteError as exc:
-            upserted, taken = [u["_id"] for u in exc.details.get("upserted", ())], _taken_before_refusal(exc) - 1
-        inserted = record["_id"] in upserted  # by id: mongomock numbers the upserts, not the statements
-        locks.keys = wanted[:max(taken, 0)]
-        if inserted:
-            return "new", document, locks
-        self.unlock(locks)  # a redelivery: whatever happens next takes its locks again
-        state, stored = self._stored_again(record, lease_ms)
-        return state, stored, Locks()
+            stopped_at = _taken_before_refusal(exc)
+        if stopped_at == 0:  # a redelivery
+            state, stored = self._stored_again(record, lease_ms)
+            return state, stored, locks
+        locks.keys = wanted[:stopped_at - 1]
+        return "new", document, locks
 
     def _stored_again(self, record: dict, lease_ms: int) -> tuple[str, dict]:
         stored = self.events.find_one({"_id": record["_id"]})
@@ -281,7 +283,8 @@ class IntakeRepository:
     def _open_stored(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[Stored]:
         """Open reports naming `value` among their ids of `kind` and matching every term, oldest first, as read
         (a change can be written against the version read, without reading the report again)."""
-        return [Stored(to_api(d), d["_version"], d) for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit)]
+        return [Stored(to_api(d), d["_version"], d)
+                for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit)]
 
     def _open(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[dict]:
         return [found.representation for found in self._open_stored(kind, value, *terms, limit=limit)]

@@ -68,7 +68,7 @@ def _customer_of(report: dict) -> str | None:
 
 def lock_keys(conversion: Conversion) -> list[str]:
     """What the processing of a notification holds: its causes, its customer/subject/metric reports and its
-    ticket. None for what takes no lock (a rejection, a clearing that finishes no source)."""
+    ticket; none for what takes no lock (a rejection, a clearing that finishes no source)."""
     if conversion.kind == REJECTED or (conversion.kind == CLEARED and not conversion.finish_status):
         return []
     keys = [f"cause:{k}" for k in conversion.group_keys]
@@ -217,9 +217,10 @@ class IntakeService:
         if conversion.ticket_id:
             return self.repository.open_report_of_ticket(conversion.ticket_id)
         if conversion.alarm_id is not None:
+            customer = conversion.customer
             candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id)
-                          if not is_parent(r.representation) and (
-                              conversion.customer is None or _customer_of(r.representation) in (None, conversion.customer))]
+                          if not is_parent(r.representation)
+                          and (customer is None or _customer_of(r.representation) in (None, customer))]
             return candidates[0] if len(candidates) == 1 else None
         return None
 
