@@ -12,9 +12,11 @@ from tests.support.polling import wait_for
 from tmf_server.intake.merge import GROUPED_BY
 from tmf_server.intake.repository import (
     INTAKE_EVENTS,
-    INTAKE_LOCKS,
+    LOCK_OWNER,
+    LOCK_PREFIX,
     IntakeRepository,
     ensure_indexes,
+    lock_id,
 )
 from tmf_server.events.outbox import Outbox
 from tmf_server.problems.repository import ServiceProblemRepository, with_derived_fields
@@ -34,7 +36,7 @@ def db(engine):
 
 @pytest.fixture()
 def repo(db):
-    for name in (INTAKE_EVENTS, INTAKE_LOCKS, SERVICE_PROBLEMS):
+    for name in (INTAKE_EVENTS, SERVICE_PROBLEMS):
         db[name].delete_many({})
     return IntakeRepository(db, ServiceProblemRepository(db, Outbox(db)))
 
@@ -44,25 +46,59 @@ def record(event_id: str) -> dict:
             "receivedAt": "2026-11-21T09:00:00.000Z", "payload": {"eventId": event_id}}
 
 
+def held(repo, key: str) -> str | None:
+    """The owner of a lock while it is held (None when free: never taken, released or expired)."""
+    found = repo.events.find_one({"_id": lock_id(key)})
+    return found[LOCK_OWNER] if found and found["_lockUntil"] > time.time() * 1000 else None
+
+
+def held_keys(repo) -> list[str]:
+    return sorted(d["_id"].removeprefix(LOCK_PREFIX) for d in repo.events.find({"_lockUntil": {"$gt": 0}})
+                  if d["_lockUntil"] > time.time() * 1000)
+
+
 def test_store_first_recognises_redeliveries(repo):
-    state, stored = repo.store(record("e1"), lease_ms=60_000)
+    state, stored, _locks = repo.store(record("e1"), lease_ms=60_000)
     assert state == "new" and stored["outcome"] == "received"
     assert repo.store(record("e1"), lease_ms=60_000)[0] == "busy"  # still being processed
-    repo.finish("alarm:e1", stored["_token"], {"outcome": "created", "reason": "r"})
-    state, again = repo.store(record("e1"), lease_ms=60_000)
+    final = repo.finish(stored, {"outcome": "created", "reason": "r"})
+    assert final == repo.get("alarm:e1") and final["outcome"] == "created"  # the record as now stored
+    state, again, _locks = repo.store(record("e1"), lease_ms=60_000)
     assert state == "done" and again["outcome"] == "created"
     assert repo.get("alarm:e1")["duplicateCount"] == 1
-    assert "_token" not in repo.get("alarm:e1") and repo.count({}) == 1
+    assert "_token" not in repo.get("alarm:e1") and repo.count(repo.record_query()) == 1
+
+
+def test_storing_takes_the_free_locks_in_the_same_write_and_finishing_releases_them(repo):
+    other = repo.lock(["k2"], lease_ms=60_000, wait_seconds=1)
+    state, stored, locks = repo.store(record("e5"), 60_000, ["k3", "k1", "k2"])
+    assert state == "new" and repo.get("alarm:e5")["outcome"] == "received"
+    assert locks.keys == ["k1"] and held(repo, "k1") == locks.owner  # in order, up to the key another holds
+    assert held(repo, "k2") == other.owner and held(repo, "k3") is None
+    repo.unlock(other)
+    assert repo.lock(["k1", "k2", "k3"], 60_000, 5, locks) is locks and locks.keys == ["k1", "k2", "k3"]
+    final = repo.finish(stored, {"outcome": "created"}, locks)
+    assert final == repo.get("alarm:e5") and final["outcome"] == "created" and "_token" not in final
+    assert held_keys(repo) == []
+    # A redelivery takes no lock: its write stops at the record.
+    state, _again, locks = repo.store(record("e5"), 60_000, ["k0"])
+    assert state == "done" and locks.keys == [] and held_keys(repo) == [] and held(repo, "k0") is None
+    # Released locks are documents of the same collection, never shown as records, and dropped by the sweep.
+    assert repo.count(repo.record_query()) == 1 and [d["_id"] for d in repo.find(repo.record_query(), 0, 10)] == [
+        "alarm:e5"]
+    assert repo.get(lock_id("k1")) is None
+    assert repo.drop_released_locks() == 3 and repo.events.count_documents({}) == 1  # k1, k2, k3
 
 
 def test_an_abandoned_event_is_taken_over_by_its_redelivery(repo):
-    _state, first = repo.store(record("e2"), lease_ms=60_000)
-    repo.abandon("alarm:e2", first["_token"])
-    state, second = repo.store(record("e2"), lease_ms=60_000)
+    _state, first, locks = repo.store(record("e2"), lease_ms=60_000, keys=["k"])
+    repo.abandon(first, locks)
+    assert held_keys(repo) == []  # given back with the record
+    state, second, _locks = repo.store(record("e2"), lease_ms=60_000)
     assert state == "taken over" and second["_token"] != first["_token"]
-    repo.finish("alarm:e2", first["_token"], {"outcome": "created"})  # the old holder can no longer finish it
+    assert repo.finish(first, {"outcome": "created"})["outcome"] == "received"  # the old holder can no longer finish
     assert repo.get("alarm:e2")["outcome"] == "received"
-    repo.finish("alarm:e2", second["_token"], {"outcome": "merged"})
+    repo.finish(second, {"outcome": "merged"})
     assert repo.get("alarm:e2")["outcome"] == "merged"
 
 
@@ -70,30 +106,30 @@ def test_a_lock_is_held_by_one_request_at_a_time(repo):
     owner = repo.lock(["report:C|service:S|m", "cause:alarm:1"], lease_ms=60_000, wait_seconds=5)
     assert owner is not None
     assert repo.lock(["cause:alarm:1"], lease_ms=60_000, wait_seconds=0.2) is None
-    assert repo.locks.count_documents({}) == 2  # the failed attempt holds nothing
+    assert held_keys(repo) == ["cause:alarm:1", "report:C|service:S|m"]  # the failed attempt holds nothing
     waiting = IntakeRepository(repo.db, repo.problems)  # the waiter's own repository, whose attempts on the lock store are counted
     attempts = []
-    waiting.locks = AttemptCounter(waiting.locks, attempts)
+    waiting.events = AttemptCounter(waiting.events, attempts)
     taken = []
     waiter = threading.Thread(target=lambda: taken.append(waiting.lock(["cause:alarm:1", "cause:x"], 60_000, 30)))
     waiter.start()
     wait_for(lambda: len(attempts) >= 3, timeout=30)  # it has been refused the held key, again and again
     assert taken == [], "the waiter got a key while another request held it"
-    repo.unlock(["report:C|service:S|m", "cause:alarm:1"], owner)
+    repo.unlock(owner)
     waiter.join(30)
     assert taken and taken[0] is not None
-    assert repo.locks.find_one({"_id": "cause:alarm:1"})["owner"] == taken[0]
+    assert held(repo, "cause:alarm:1") == taken[0].owner
 
 
 class AttemptCounter:
-    """The lock collection, counting the inserts that try to take a key."""
+    """The intake collection, counting the bulk writes that try to take keys."""
 
     def __init__(self, collection, attempts: list):
         self._collection, self._attempts = collection, attempts
 
-    def insert_many(self, documents, *args, **kwargs):
-        self._attempts.append([document["_id"] for document in documents])
-        return self._collection.insert_many(documents, *args, **kwargs)
+    def bulk_write(self, requests, *args, **kwargs):
+        self._attempts.append(len(requests))
+        return self._collection.bulk_write(requests, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._collection, name)
@@ -128,8 +164,9 @@ def test_the_open_report_of_a_customer_service_and_metric(repo, db):
         problem("parent", customer="4711", service="123", metric="latency", parent_key="alarm:9",
                 created="2026-11-21T07:00:00.000Z"),
     ])
-    assert repo.open_report("4711", [("service", "123")], "latency")["id"] == "older"
-    assert repo.open_report("4711", [("service", "999"), ("service", "123")], "latency")["id"] == "older"
+    found = repo.open_report("4711", [("service", "123")], "latency")
+    assert found.representation["id"] == "older" and found.version == 1 and found.document["_id"] == "older"
+    assert repo.open_report("4711", [("service", "999"), ("service", "123")], "latency").representation["id"] == "older"
     assert repo.open_report("4711", [("product", "123")], "latency") is None
     assert repo.open_report("4713", [("service", "123")], "latency") is None
 
@@ -141,7 +178,7 @@ def test_reports_of_an_alarm_parents_and_siblings(repo, db):
         problem("c", customer="C3", service="S3", metric="m", alarm="42", status="resolved"),
         problem("p", customer="C1", service="S1", metric="m", alarm="42", parent_key="alarm:42"),
     ])
-    assert [r["id"] for r in repo.open_reports_of_alarm("42")] == ["a", "b", "p"]  # children first
+    assert [r.representation["id"] for r in repo.open_reports_of_alarm("42")] == ["a", "b", "p"]  # children first
     assert repo.open_parent(["resource:x", "alarm:42"])["id"] == "p"
     assert repo.open_parent(["alarm:43"]) is None
     assert [r["id"] for r in repo.open_siblings(["alarm:42"], "C1", exclude="a")] == ["b"]
@@ -150,12 +187,15 @@ def test_reports_of_an_alarm_parents_and_siblings(repo, db):
 
 def test_record_listing_filters(repo):
     for event_id, outcome in (("1", "created"), ("2", "rejected"), ("3", "created")):
-        _state, stored = repo.store(record(event_id), 60_000)
-        repo.finish(stored["_id"], stored["_token"], {"outcome": outcome})
+        _state, stored, locks = repo.store(record(event_id), 60_000, [f"k{event_id}"])
+        repo.finish(stored, {"outcome": outcome}, locks)
+    repo.lock(["held"], 60_000, 1)  # lock documents, released and held, are no records
     query = repo.record_query(outcome="created", source="alarm")
     assert sorted(d["_id"] for d in repo.find(query, 0, 10)) == ["alarm:1", "alarm:3"] and repo.count(query) == 2
     assert [d["_id"] for d in repo.find(repo.record_query(source_event_id="2"), 0, 10)] == ["alarm:2"]
-    assert all("payload" not in d for d in repo.find({}, 0, 10))
+    everything = repo.find(repo.record_query(), 0, 10)
+    assert sorted(d["_id"] for d in everything) == ["alarm:1", "alarm:2", "alarm:3"]
+    assert repo.count(repo.record_query()) == 3 and all("payload" not in d for d in everything)
 
 
 def test_a_lock_waits_for_a_key_in_the_middle_and_then_holds_every_key(repo):
@@ -163,22 +203,24 @@ def test_a_lock_waits_for_a_key_in_the_middle_and_then_holds_every_key(repo):
     taken = []
     waiter = threading.Thread(target=lambda: taken.append(repo.lock(["k3", "k1", "k2"], 60_000, 30)))
     waiter.start()
-    wait_for(lambda: repo.locks.find_one({"_id": "k1"}), message="the free key before the held one taken")
-    assert repo.locks.find_one({"_id": "k3"}) is None, "a key after the held one was taken out of order"
-    repo.unlock(["k2"], other)
+    wait_for(lambda: held(repo, "k1"), message="the free key before the held one taken")
+    assert held(repo, "k3") is None, "a key after the held one was taken out of order"
+    repo.unlock(other)
     waiter.join(30)
-    owners = {d["_id"]: d["owner"] for d in repo.locks.find({"_id": {"$in": ["k1", "k2", "k3"]}})}
-    assert taken and owners == {"k1": taken[0], "k2": taken[0], "k3": taken[0]}
-    repo.unlock(["k1", "k2", "k3"], taken[0])
-    assert repo.locks.count_documents({}) == 0
+    assert taken and {key: held(repo, key) for key in ("k1", "k2", "k3")} == dict.fromkeys(("k1", "k2", "k3"),
+                                                                                           taken[0].owner)
+    repo.unlock(taken[0])
+    assert held_keys(repo) == []
 
 
 def test_records_left_received_are_found_once_their_lease_ran_out_and_taken_over_once(repo):
-    _state, running = repo.store({**record("e9"), "_recordBase": "http://x/intake/record"}, lease_ms=60_000)
-    _state, legacy = repo.store(record("e10"), lease_ms=0)  # stored before records kept their processing context
-    _state, crashed = repo.store({**record("e11"), "_recordBase": "http://x/intake/record"}, lease_ms=0)
+    _state, running, _locks = repo.store({**record("e9"), "_recordBase": "http://x/intake/record"}, lease_ms=60_000)
+    # stored before records kept their processing context
+    _state, legacy, _locks = repo.store(record("e10"), lease_ms=0)
+    _state, crashed, _locks = repo.store({**record("e11"), "_recordBase": "http://x/intake/record"}, lease_ms=0,
+                                         keys=["k"])
     time.sleep(0.01)
-    assert [r["_id"] for r in repo.left_received(10)] == ["alarm:e11"]
+    assert [r["_id"] for r in repo.left_received(10)] == ["alarm:e11"]  # its expired lock is no record
     taken = repo.take_over(crashed, lease_ms=60_000)
     assert taken is not None and taken["_token"] != crashed["_token"]
     assert repo.take_over(crashed, lease_ms=60_000) is None  # the old token no longer holds it

@@ -47,7 +47,7 @@ def test_a_record_a_crash_left_received_is_finished_by_the_sweeper(engine, intak
     finally:
         first.kill()
     sent.join(30)
-    repository.unlock([f"ticket:{ticket_id}"], holder)
+    repository.unlock(holder)
     left = repository.get(record_id)
     assert left["outcome"] == "received" and "completedAt" not in left
     assert repository.open_report_of_ticket(ticket_id) is None  # killed before the report was written
@@ -114,9 +114,10 @@ def test_a_tmf_server_worker_finishes_a_record_left_received(engine, intake_serv
     by a worker process, with no server running and no redelivery."""
     customer_id, product_id, ticket_id = unique("C"), unique("P"), unique("TT")
     event = ticket_event(customer_id=customer_id, product_id=product_id, ticket_id=ticket_id)
-    state, stored, _notice = intake_service.admit("troubleTicket", event, api_base="http://tmf.test/api",
-                                                  record_base="http://tmf.test/intake/record")
-    assert state == "new" and stored["outcome"] == "received"
+    admitted = intake_service.admit("troubleTicket", event, api_base="http://tmf.test/api",
+                                    record_base="http://tmf.test/intake/record")
+    stored = admitted.stored
+    assert admitted.state == "new" and stored["outcome"] == "received"
     worker = WorkerProcess(tmp_path / "worker.log", engine.uri, env={"TMF_INTAKE_SWEEP": "0.2"}).start()
     try:
         finished = wait_for(lambda: _stored_and_finished(intake_service, stored["_id"]),

@@ -648,3 +648,61 @@ def test_the_intake_sweep_finds_the_same_records_on_both_engines(engine, oracle)
         repository = IntakeRepository(db, ServiceProblemRepository(db, Outbox(db)))
         found.append(sorted(r["_id"] for r in repository.left_received(100)))
     assert found[0] == found[1] == ["alarm:sweep-0", "alarm:sweep-4"]
+
+
+def test_intake_records_and_locks_answer_alike_on_both_engines(engine, oracle, monkeypatch):
+    """The intake keeps its locks in the records' collection (ordered bulk upserts conditioned on the lease, the
+    record's `$setOnInsert` in the same write): storing with locks, a refusal, releasing with the outcome, the
+    record list and count (ANY_RECORD), the sweep's read and the dropping of released locks answer alike on the
+    embedded engine (with the intake's indexes) and on mongomock."""
+    # pymongo 4.9+ hands a `sort` argument (None here) to mongomock 4.3's bulk builder, which predates it
+    add_update = mongomock.collection.BulkOperationBuilder.add_update
+
+    def without_sort(self, *args, sort=None, **kwargs):
+        assert sort is None, "the intake's bulk writes do not sort"
+        return add_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.BulkOperationBuilder, "add_update", without_sort)
+    seen = []
+    for db in (engine.db, oracle.db):
+        ensure_intake_indexes(db)
+        db[INTAKE_EVENTS].delete_many({})
+        repository = IntakeRepository(db, ServiceProblemRepository(db, Outbox(db)))
+
+        def record(i: int) -> dict:
+            return {"_id": f"alarm:{i}", "source": "alarm", "sourceEventId": str(i), "eventType": "AlarmCreateEvent",
+                    "receivedAt": f"2026-11-21T09:00:0{i}.000Z", "payload": {"eventId": str(i)},
+                    "_recordBase": "http://x"}
+
+        def count(query: dict) -> int:
+            return repository.count(query) if db is engine.db else db[INTAKE_EVENTS].count_documents(query)
+
+        answers = {}
+        state, first, locks = repository.store(record(1), 60_000, ["ticket:4711", "report:C|service:S|m"])
+        answers["first"] = (state, locks.keys)
+        answers["refused"] = repository.lock(["ticket:4711"], 60_000, 0.05) is None
+        state, _second, second_locks = repository.store(record(2), 60_000, ["alarm:9", "ticket:4711", "zzz"])
+        answers["second"] = (state, list(second_locks.keys))  # up to the key the first holds
+        repository.store(record(3), 0, ["expired"])  # a lease of 0: run out at once, as after a crash
+        time.sleep(0.01)
+        state, _stored, duplicate_locks = repository.store(record(1), 60_000, ["other"])
+        answers["duplicate"] = (state, duplicate_locks.keys)  # the write stops at the record, before "other"
+        answers["left received"] = [r["_id"] for r in repository.left_received(10)]
+        answers["finished"] = repository.finish(first, {"outcome": "created"}, locks)["outcome"]
+        answers["second takes the rest"] = repository.lock(["zzz", "ticket:4711", "alarm:9"], 60_000, 5,
+                                                           second_locks).keys
+        answers["records"] = [d["_id"] for d in repository.find(repository.record_query(), 0, 10)]
+        answers["count"] = count(repository.record_query())
+        answers["created"] = (count(repository.record_query(outcome="created")),
+                              [d["_id"] for d in repository.find(repository.record_query(outcome="created"), 0, 10)])
+        repository.unlock(second_locks)
+        answers["dropped"] = repository.drop_released_locks()
+        answers["kept"] = sorted(d["_id"] for d in db[INTAKE_EVENTS].find())
+        seen.append(answers)
+    assert seen[0] == seen[1]
+    assert seen[0]["first"] == ("new", ["report:C|service:S|m", "ticket:4711"]) and seen[0]["refused"]
+    assert seen[0]["second"] == ("new", ["alarm:9"])
+    assert seen[0]["duplicate"] == ("busy", [])  # the first is still being processed
+    assert seen[0]["left received"] == ["alarm:3"] and seen[0]["records"] == ["alarm:3", "alarm:2", "alarm:1"]
+    assert seen[0]["second takes the rest"] == ["alarm:9", "ticket:4711", "zzz"] and seen[0]["count"] == 3
+    assert seen[0]["dropped"] == 5 and seen[0]["kept"] == ["alarm:1", "alarm:2", "alarm:3"]

@@ -12,7 +12,7 @@ ServiceProblems (docs/intake.md).
 - `service`: IntakeService, which stores first, then converts, writes ServiceProblems only through
   ServiceProblemService, and sweeps records a crash left `received`
 """
-from tmf_server.intake.repository import INTAKE_EVENTS, INTAKE_LOCKS, ensure_indexes
+from tmf_server.intake.repository import INTAKE_EVENTS, ensure_indexes
 from tmf_server.intake.service import IntakeService
 
-__all__ = ["INTAKE_EVENTS", "INTAKE_LOCKS", "IntakeService", "ensure_indexes"]
+__all__ = ["INTAKE_EVENTS", "IntakeService", "ensure_indexes"]

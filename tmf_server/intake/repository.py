@@ -1,5 +1,10 @@
-"""The intake's only pymongo code: the received events (`intakeEvent`), the per-key processing locks
-(`intakeLock`), and the read-only searches for open ServiceProblems.
+"""The intake's only pymongo code: the received events and the per-key processing locks (both in `intakeEvent`),
+and the read-only searches for open ServiceProblems.
+
+A lock is a document of the same collection as the records (`_id` = "~lock:" + key, which no record id can be:
+record ids start with their source's name), so that storing a record and taking its locks is one write command,
+and so is finishing it and releasing them (docs/intake.md, "Concurrency"). Record reads never return a lock: their
+queries name a record field, and `get` refuses the lock prefix.
 
 Queries use the canonical forms of docs/mongodb.md: arrays only through `$elemMatch`, not-equal on a scalar as
 `$nin`, never `$not`. A string equality carries `"$type": "string"` where the embedded engine would otherwise
@@ -15,25 +20,39 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 
 import pymongo
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from tmf_server.intake.merge import CAUSE_PATHS, customers, is_parent
 from tmf_server.problems.lifecycle import NOT_OPEN_STATUSES
 from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.problems.service import Stored
 from tmf_server.query.filters import exact_string
 from tmf_server.store.database import duplicate_key_indexes
 from tmf_server.store.documents import to_api
 
-INTAKE_EVENTS = "intakeEvent"  # one document per received notification, `_id` = "{source}:{sourceEventId}"
-INTAKE_LOCKS = "intakeLock"  # short leases that serialise the processing of one customer/subject/metric or cause
+# One document per received notification (`_id` = "{source}:{sourceEventId}"), and the processing locks: short
+# leases that serialise the processing of one customer/subject/metric, ticket, alarm or cause.
+INTAKE_EVENTS = "intakeEvent"
+# Where earlier versions kept the locks (only leases: nothing to carry over; dropped when indexes are ensured).
+RETIRED_LOCK_COLLECTION = "intakeLock"
 
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
+LOCK_PREFIX = "~lock:"
+LOCK_OWNER = "_lockOwner"
+LOCK_UNTIL = "_lockUntil"  # epoch ms; 0 once released. Released and expired locks are deleted by the sweep
+RELEASED_BATCH = 500  # lock documents a sweep deletes at most
 
-# Indexes of the received events. The open-report searches use the ServiceProblem repository's lookup keys.
+# Indexes of the received events (and of the locks' lease, for the sweep). The open-report searches use the
+# ServiceProblem repository's lookup keys.
 INDEXES = [[("receivedAt", pymongo.DESCENDING)], [("outcome", pymongo.ASCENDING)], [("source", pymongo.ASCENDING)],
-           [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)]]
+           [("sourceEventId", pymongo.ASCENDING)], [("_problemId", pymongo.ASCENDING)],
+           [(LOCK_UNTIL, pymongo.ASCENDING)]]
+# The condition every stored record meets and no lock does: a list with no other term (receivedAt is never empty).
+ANY_RECORD = {"receivedAt": {"$gt": ""}}
 
 
 s = exact_string  # a string equality the engine answers exactly (see the module docstring)
@@ -43,9 +62,47 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def lock_id(key: str) -> str:
+    return LOCK_PREFIX + key
+
+
+@dataclass
+class Locks:
+    """The keys one request holds (taken in sorted order), under its owner token."""
+
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    keys: list[str] = field(default_factory=list)
+
+
+def _taking(key: str, owner: str, lease_ms: int) -> UpdateOne:
+    """Takes a key that is free (never taken, released or expired); a key another holds refuses the upsert as a
+    duplicate `_id`."""
+    now = now_ms()
+    return UpdateOne({"_id": lock_id(key), LOCK_UNTIL: {"$lte": now}},
+                     {"$set": {LOCK_OWNER: owner, LOCK_UNTIL: now + lease_ms}}, upsert=True)
+
+
+def _releasing(locks: Locks) -> list[UpdateOne]:
+    return [UpdateOne({"_id": lock_id(key), LOCK_OWNER: s(locks.owner)}, {"$set": {LOCK_UNTIL: 0}})
+            for key in locks.keys]
+
+
+def _taken_before_refusal(exc: BulkWriteError) -> int:
+    """The position of the first statement an ordered bulk write refused as a duplicate key (an upsert on a key
+    held by another, or on a record stored before); any other failure is raised."""
+    refused = duplicate_key_indexes(exc)
+    if refused is None:
+        raise exc
+    return min(refused)
+
+
 OPEN = {"status": {"$nin": sorted(NOT_OPEN_STATUSES)}}
 # Candidates read per search: the open reports of one customer and metric, of one alarm or one cause.
 MAX_CANDIDATES = 1000
+# A request waiting for a lock tries again after 2 ms, then twice as long each time, up to 20 ms: a holder
+# usually finishes within a few milliseconds.
+LOCK_POLL_FIRST = 0.002
+LOCK_POLL_MAX = 0.02
 
 
 def _names_subject(report: dict, kind: str, subject_id: str) -> bool:
@@ -59,32 +116,50 @@ def _names_subject(report: dict, kind: str, subject_id: str) -> bool:
 def ensure_indexes(db) -> None:
     for keys in INDEXES:
         db[INTAKE_EVENTS].create_index(keys)
+    if RETIRED_LOCK_COLLECTION in db.list_collection_names():
+        db.drop_collection(RETIRED_LOCK_COLLECTION)
 
 
 class IntakeRepository:
     def __init__(self, db, problems: ServiceProblemRepository):
         self.db = db
         self.events = db[INTAKE_EVENTS]
-        self.locks = db[INTAKE_LOCKS]
         self.problems = problems
 
     # -- received events -------------------------------------------------------------------------------------
 
-    def store(self, record: dict, lease_ms: int) -> tuple[str, dict]:
-        """Stores a received event first. Returns ("new", record with its token), ("taken over", ...) for a
-        redelivery of an event whose processing was abandoned (its lease ran out), ("done", stored record) for an
-        event already processed, or ("busy", stored record) while another request processes it."""
+    def store(self, record: dict, lease_ms: int, keys: list[str] = ()) -> tuple[str, dict, Locks]:
+        """Stores a received event first and, in the same write, takes the free locks of `keys` in sorted order up
+        to the first one another request holds (`lock` waits for the rest). Returns (state, record, locks held):
+        "new" (the record with its token), "taken over" for a redelivery of an event whose processing was abandoned
+        (its lease ran out), "done" (the stored record) for an event already processed, or "busy" (the stored
+        record) while another request processes it; in the last three, no lock is held."""
         token = uuid.uuid4().hex
         document = {**record, "outcome": RECEIVED, "reason": "being processed", "duplicateCount": 0,
                     "_token": token, "_leaseUntil": now_ms() + lease_ms}
+        locks, wanted = Locks(), sorted(set(keys))
+        # The record's upsert matches no stored document (every record has an outcome), so a record stored
+        # before collides on its `_id` and the ordered write stops there, before any lock is taken.
+        inserting = {k: v for k, v in document.items() if k != "_id"}
+        writes = [UpdateOne({"_id": record["_id"], "outcome": {"$exists": False}}, {"$setOnInsert": inserting},
+                            upsert=True),
+                  *(_taking(key, locks.owner, lease_ms) for key in wanted)]
         try:
-            self.events.insert_one(document)
-            return "new", document
-        except DuplicateKeyError:
-            pass
+            self.events.bulk_write(writes, ordered=True)
+            stopped_at = len(writes)
+        except BulkWriteError as exc:
+            stopped_at = _taken_before_refusal(exc)
+        if stopped_at == 0:  # a redelivery
+            state, stored = self._stored_again(record, lease_ms)
+            return state, stored, locks
+        locks.keys = wanted[:stopped_at - 1]
+        return "new", document, locks
+
+    def _stored_again(self, record: dict, lease_ms: int) -> tuple[str, dict]:
         stored = self.events.find_one({"_id": record["_id"]})
         if stored is None:  # deleted meanwhile: store again
-            return self.store(record, lease_ms)
+            state, stored, _locks = self.store(record, lease_ms)
+            return state, stored
         if stored.get("outcome") != RECEIVED:
             counted = self.events.find_one_and_update(
                 {"_id": stored["_id"]}, {"$inc": {"duplicateCount": 1}, "$set": {"lastDuplicateAt": record["receivedAt"]}},
@@ -96,7 +171,7 @@ class IntakeRepository:
         taken = self.take_over(stored, lease_ms, {k: v for k, v in record.items() if k == "payload" or k.startswith("_")
                                                   and k != "_id"})
         if taken is None:
-            return self.store(record, lease_ms)  # someone else took it or finished it: look again
+            return self._stored_again(record, lease_ms)  # someone else took it or finished it: look again
         return "taken over", taken
 
     def take_over(self, stored: dict, lease_ms: int, changes: dict | None = None) -> dict | None:
@@ -118,19 +193,28 @@ class IntakeRepository:
         return list(self.events.find({"outcome": {"$eq": RECEIVED}, "_leaseUntil": {"$lte": now_ms()},
                                       "_recordBase": {"$exists": True}}).limit(limit))
 
-    def finish(self, record_id: str, token: str, outcome: dict) -> dict | None:
-        """Records the outcome (only the holder of the processing lease can)."""
-        finished = self.events.find_one_and_update({"_id": record_id, "_token": s(token)},
-                                                   {"$set": outcome,
-                                                    "$unset": {"_token": "", "_leaseUntil": "", "_takeovers": ""}},
-                                                   return_document=pymongo.ReturnDocument.AFTER)
-        return finished or self.events.find_one({"_id": record_id})
+    def finish(self, stored: dict, outcome: dict, locks: Locks | None = None) -> dict:
+        """Records the outcome (only the holder of the processing lease can) and releases the locks, in one write.
+        Returns the record as stored now."""
+        finished = UpdateOne({"_id": stored["_id"], "_token": s(stored["_token"])},
+                             {"$set": outcome, "$unset": {"_token": "", "_leaseUntil": "", "_takeovers": ""}})
+        writes = [finished, *_releasing(locks or Locks())]
+        if self.events.bulk_write(writes, ordered=False).matched_count == len(writes):
+            done = {**stored, **outcome}
+            for name in ("_token", "_leaseUntil", "_takeovers"):
+                done.pop(name, None)
+            return done
+        # The lease ran out and another request took the record over (or a lock expired meanwhile): as stored.
+        return self.events.find_one({"_id": stored["_id"]})
 
-    def abandon(self, record_id: str, token: str) -> None:
-        """Processing failed: a redelivery may take the event over at once."""
-        self.events.update_one({"_id": record_id, "_token": s(token)}, {"$set": {"_leaseUntil": 0}})
+    def abandon(self, stored: dict, locks: Locks | None = None) -> None:
+        """Processing failed: a redelivery may take the event over at once (and the locks are free again)."""
+        self.events.bulk_write([UpdateOne({"_id": stored["_id"], "_token": s(stored["_token"])},
+                                          {"$set": {"_leaseUntil": 0}}), *_releasing(locks or Locks())], ordered=False)
 
     def get(self, record_id: str) -> dict | None:
+        if record_id.startswith(LOCK_PREFIX):
+            return None
         return self.events.find_one({"_id": record_id})
 
     def find(self, query: dict, offset: int, limit: int) -> list[dict]:
@@ -143,73 +227,81 @@ class IntakeRepository:
 
     @staticmethod
     def record_query(outcome=None, source=None, source_event_id=None, problem_id=None) -> dict:
+        """Records only: each term names a field that records have and locks lack; without terms, ANY_RECORD."""
         terms = [{name: s(value)} for name, value in (("outcome", outcome), ("source", source),
                                                         ("sourceEventId", source_event_id),
                                                         ("_problemId", problem_id)) if value is not None]
-        return {"$and": terms} if len(terms) > 1 else (terms[0] if terms else {})
+        return {"$and": terms} if len(terms) > 1 else (terms[0] if terms else dict(ANY_RECORD))
 
     # -- locks -----------------------------------------------------------------------------------------------
 
-    def lock(self, keys: list[str], lease_ms: int, wait_seconds: float) -> str | None:
-        """Takes every key (in sorted order, so two requests never wait for each other in a circle); returns the
-        owner token, or None (nothing held) when a key stayed taken for `wait_seconds`."""
-        owner = uuid.uuid4().hex
-        waiting = sorted(set(keys))
-        held: list[str] = []
+    def lock(self, keys: list[str], lease_ms: int, wait_seconds: float, held: Locks | None = None) -> Locks | None:
+        """Takes every key (in sorted order, so two requests never wait for each other in a circle), beyond those
+        `held` already; returns the locks held, or None (nothing held any more) when a key stayed taken for
+        `wait_seconds`."""
+        locks = held or Locks()
+        waiting = [key for key in sorted(set(keys)) if key not in locks.keys]
         deadline = time.monotonic() + wait_seconds
+        pause = LOCK_POLL_FIRST
         while waiting:
-            taken = self._take(waiting, owner, lease_ms)  # the free keys up to the first one held by another
-            held += waiting[:taken]
+            taken = self._take(waiting, locks.owner, lease_ms)  # the free keys up to the first one held by another
+            locks.keys += waiting[:taken]
             waiting = waiting[taken:]
             if not waiting:
                 break
-            expired = self.locks.update_one({"_id": waiting[0], "until": {"$lte": now_ms()}},
-                                            {"$set": {"owner": owner, "until": now_ms() + lease_ms}})
-            if expired.modified_count == 1:
-                held.append(waiting.pop(0))
-                continue
             if time.monotonic() > deadline:
-                self.unlock(held, owner)
+                self.unlock(locks)
                 return None
-            time.sleep(0.02)
-        return owner
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_POLL_MAX)
+        return locks
 
     def _take(self, keys: list[str], owner: str, lease_ms: int) -> int:
-        """Inserts the locks of `keys` in order, in one round trip, stopping at the first key another holds;
-        returns how many it took."""
-        until = now_ms() + lease_ms
+        """Takes the free keys in order, in one round trip, stopping at the first key another holds; returns how
+        many it took."""
         try:
-            self.locks.insert_many([{"_id": key, "owner": owner, "until": until} for key in keys], ordered=True)
+            self.events.bulk_write([_taking(key, owner, lease_ms) for key in keys], ordered=True)
         except BulkWriteError as exc:
-            refused = duplicate_key_indexes(exc)
-            if refused is None:
-                raise
-            return min(refused)
+            return _taken_before_refusal(exc)
         return len(keys)
 
-    def unlock(self, keys: list[str], owner: str) -> None:
-        if keys:
-            self.locks.delete_many({"_id": {"$in": sorted(set(keys))}, "owner": s(owner)})
+    def unlock(self, locks: Locks) -> None:
+        if locks.keys:
+            self.events.bulk_write(_releasing(locks), ordered=False)
+            locks.keys = []
+
+    def drop_released_locks(self) -> int:
+        """Deletes lock documents released or expired (a key used again is simply taken anew); returns how many."""
+        now = now_ms()
+        ids = [d["_id"] for d in self.events.find({LOCK_UNTIL: {"$lte": now}}, {"_id": 1}).limit(RELEASED_BATCH)]
+        if not ids:
+            return 0
+        return self.events.delete_many({"_id": {"$in": ids}, LOCK_UNTIL: {"$lte": now}}).deleted_count
 
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
+    def _open_stored(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[Stored]:
+        """Open reports naming `value` among their ids of `kind` and matching every term, oldest first, as read
+        (a change can be written against the version read, without reading the report again)."""
+        return [Stored(to_api(d), d["_version"], d)
+                for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit)]
+
     def _open(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[dict]:
-        """Open reports naming `value` among their ids of `kind` and matching every term, oldest first."""
-        return [to_api(d) for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit)]
+        return [found.representation for found in self._open_stored(kind, value, *terms, limit=limit)]
 
-    def open_report(self, customer: str, subjects: list[tuple[str, str]], metric: str) -> dict | None:
+    def open_report(self, customer: str, subjects: list[tuple[str, str]], metric: str) -> Stored | None:
         """The oldest open report (not a parent) of this customer, naming one of the subjects, for this metric."""
-        found = self._open("customer", customer,
-                           {"characteristic": {"$elemMatch": {"name": s("metric"), "value": s(metric)}}})
-        return next((r for r in found if not is_parent(r)
-                     and any(_names_subject(r, kind, value) for kind, value in subjects)), None)
+        found = self._open_stored("customer", customer,
+                                  {"characteristic": {"$elemMatch": {"name": s("metric"), "value": s(metric)}}})
+        return next((r for r in found if not is_parent(r.representation)
+                     and any(_names_subject(r.representation, kind, value) for kind, value in subjects)), None)
 
-    def open_report_of_ticket(self, ticket_id: str) -> dict | None:
-        return next((r for r in self._open("ticket", ticket_id) if not is_parent(r)), None)
+    def open_report_of_ticket(self, ticket_id: str) -> Stored | None:
+        return next((r for r in self._open_stored("ticket", ticket_id) if not is_parent(r.representation)), None)
 
-    def open_reports_of_alarm(self, alarm_id: str) -> list[dict]:
+    def open_reports_of_alarm(self, alarm_id: str) -> list[Stored]:
         """Every open report with this underlying alarm, children before their parent (parents last)."""
-        return sorted(self._open("alarm", alarm_id, limit=100), key=is_parent)
+        return sorted(self._open_stored("alarm", alarm_id, limit=100), key=lambda r: is_parent(r.representation))
 
     def open_parent(self, keys: list[str]) -> dict | None:
         """The oldest open parent made for one of these causes."""

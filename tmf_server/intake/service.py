@@ -6,6 +6,7 @@ docs/intake.md describes the behaviour.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from pymongo.errors import PyMongoError
@@ -18,9 +19,9 @@ from tmf_server.intake.merge import (NoLongerOpen, adopt_children, append_notifi
                                      is_open, is_parent, parent_body, problem_ref, record_event, shares_cause)
 from tmf_server.intake.priority import PriorityRule
 from tmf_server.intake.relevance import TicketRelevance
-from tmf_server.intake.repository import IntakeRepository
+from tmf_server.intake.repository import IntakeRepository, Locks
 from tmf_server.intake.sources import Rules, convert
-from tmf_server.problems.service import ServiceProblemService, utc_now
+from tmf_server.problems.service import ServiceProblemService, Stored, utc_now
 from tmf_server.problems.tasks import ProblemTasks
 from tmf_server.validation import component_validator, first_error
 
@@ -49,8 +50,34 @@ def record_representation(document: dict, record_base: str, *, duplicate: bool =
     return shown
 
 
+@dataclass
+class Admitted:
+    """A notification read and stored. `state`: "new" or "taken over" (this request holds the processing lease:
+    `complete` it), or "done" (a redelivery of an event already processed); `locks`: those taken with the record."""
+
+    state: str
+    stored: dict
+    notice: schemas.Notice
+    conversion: Conversion | None
+    locks: Locks
+
+
 def _customer_of(report: dict) -> str | None:
     return next((p.get("id") for p in customers(report)), None)
+
+
+def lock_keys(conversion: Conversion) -> list[str]:
+    """What the processing of a notification holds: its causes, its customer/subject/metric reports and its
+    ticket; none for what takes no lock (a rejection, a clearing that finishes no source)."""
+    if conversion.kind == REJECTED or (conversion.kind == CLEARED and not conversion.finish_status):
+        return []
+    keys = [f"cause:{k}" for k in conversion.group_keys]
+    if conversion.correlatable:
+        keys += [f"report:{conversion.customer}|{kind}:{value}|{conversion.metric}"
+                 for kind, value in conversion.subjects]
+    if conversion.ticket_id:
+        keys.append(f"ticket:{conversion.ticket_id}")
+    return keys
 
 
 class IntakeService:
@@ -70,49 +97,57 @@ class IntakeService:
     def receive(self, source: str, payload: dict, *, api_base: str, record_base: str,
                 correlation_id: str | None = None) -> tuple[dict, int]:
         """Returns (IntakeRecord, HTTP status): 201 when a new report was created, 200 otherwise."""
-        state, stored, notice = self.admit(source, payload, api_base=api_base, record_base=record_base,
-                                           correlation_id=correlation_id)
-        if state == "done":
-            return record_representation(stored, record_base, duplicate=True), 200
-        return self.complete(stored, notice)
+        admitted = self.admit(source, payload, api_base=api_base, record_base=record_base,
+                              correlation_id=correlation_id)
+        if admitted.state == "done":
+            return record_representation(admitted.stored, record_base, duplicate=True), 200
+        return self.complete(admitted.stored, admitted.notice, admitted.conversion, admitted.locks)
 
     def admit(self, source: str, payload: dict, *, api_base: str, record_base: str,
-              correlation_id: str | None = None) -> tuple[str, dict, schemas.Notice]:
+              correlation_id: str | None = None) -> Admitted:
         """Reads the notification (a 400 naming every problem when it cannot be understood, nothing stored) and
-        stores it first. Returns (state, stored record, notice): "new" or "taken over" (this request holds the
-        processing lease: `complete` it), or "done" (a redelivery of an event already processed)."""
+        stores it first, taking in the same write the free locks its processing needs."""
         check_keys(payload)  # names MongoDB would read as operators or paths: 400, nothing stored
         notice = schemas.load(source, payload)
         event_id = notice.values["eventId"]
         record_id = f"{source}:{event_id}"
-        state, stored = self.repository.store({
+        record = {
             "_id": record_id, "source": source, "sourceEventId": event_id, "eventType": notice.values["eventType"],
             "receivedAt": self.clock(), "shape": notice.shape, "payload": payload,
             # what processing needs again if a sweep finishes the record after a crash
             "_apiBase": api_base, "_recordBase": record_base,
             "_correlationId": correlation_id or notice.values.get("correlationId") or record_id,
-        }, self.lease_ms)
+        }
+        try:  # pure: converted before storing only to know the locks; a failure is met again, and recorded, later
+            conversion = self._conversion(record, notice)
+        except Exception:  # noqa: BLE001 (converted again after storing, where the outcome records the failure)
+            conversion = None
+        state, stored, locks = self.repository.store(record, self.lease_ms, lock_keys(conversion) if conversion else [])
         if state == "busy":
             raise Conflict(f"Event '{event_id}' from {source} is being processed by another request; "
                            f"retry shortly.", code="intakeInProgress", headers={"Retry-After": RETRY_AFTER})
-        return state, stored, notice
+        # a record taken over keeps the redelivery's payload, so it is converted again from what is stored
+        return Admitted(state, stored, notice, conversion if state == "new" else None, locks)
 
-    def complete(self, stored: dict, notice: schemas.Notice | None = None) -> tuple[dict, int]:
-        """Converts and processes a stored record whose lease this caller holds, and records the outcome."""
-        record_id, token, record_base = stored["_id"], stored["_token"], stored["_recordBase"]
+    def complete(self, stored: dict, notice: schemas.Notice | None = None, conversion: Conversion | None = None,
+                 locks: Locks | None = None) -> tuple[dict, int]:
+        """Converts and processes a stored record whose lease this caller holds, and records the outcome; the locks
+        (those `locks` holds already and those processing takes) are released with it."""
+        record_base = stored["_recordBase"]
+        locks = locks or Locks()
         try:
-            outcome = self._outcome(stored, notice)
+            outcome = self._outcome(stored, notice, conversion, locks)
         except ApiError as error:
             if error.status in (409, 412, 503):  # transient: let a redelivery try again at once
-                self.repository.abandon(record_id, token)
+                self.repository.abandon(stored, locks)
                 raise
-            log.warning("intake %s rejected: %s", record_id, error.message)
+            log.warning("intake %s rejected: %s", stored["_id"], error.message)
             outcome = {"outcome": "rejected", "reason": error.message}
         except Exception:
-            self.repository.abandon(record_id, token)
+            self.repository.abandon(stored, locks)
             raise
         outcome["completedAt"] = self.clock()
-        final = self.repository.finish(record_id, token, outcome)
+        final = self.repository.finish(stored, outcome, locks)
         return record_representation(final, record_base), 201 if outcome["outcome"] == "created" else 200
 
     def sweep(self, limit: int = SWEEP_BATCH) -> int:
@@ -129,9 +164,10 @@ class IntakeService:
             except Exception as exc:  # given back (abandoned): the next sweep tries again, a few times
                 log.warning("intake %s: left received, not finished by the sweep: %s", left["_id"], exc)
                 if taken["_takeovers"] >= MAX_TAKEOVERS and not isinstance(exc, (ApiError, PyMongoError)):
-                    self.repository.finish(left["_id"], taken["_token"], {
+                    self.repository.finish(taken, {
                         "outcome": "rejected", "completedAt": self.clock(),
                         "reason": f"processing failed {taken['_takeovers']} times, the last: {exc}"})
+        self.repository.drop_released_locks()
         return finished
 
     def get(self, record_id: str) -> dict | None:
@@ -145,49 +181,46 @@ class IntakeService:
 
     # -- processing ----------------------------------------------------------------------------------------
 
-    def _outcome(self, stored: dict, notice: schemas.Notice | None) -> dict:
-        notice = notice or schemas.load(stored["source"], stored["payload"])
+    def _conversion(self, stored: dict, notice: schemas.Notice) -> Conversion:
         ctx = Context(stored["receivedAt"], f"{stored['_recordBase']}/{quote(stored['_id'], safe='')}", self.rule)
-        conversion = convert(stored["source"], notice, ctx, self.rules)
-        outcome = self._process(conversion, stored["_apiBase"], stored["_correlationId"])
+        return convert(stored["source"], notice, ctx, self.rules)
+
+    def _outcome(self, stored: dict, notice: schemas.Notice | None, conversion: Conversion | None,
+                 locks: Locks) -> dict:
+        notice = notice or schemas.load(stored["source"], stored["payload"])
+        conversion = conversion or self._conversion(stored, notice)
+        outcome = self._process(conversion, stored["_apiBase"], stored["_correlationId"], locks)
         if notice.unread:
             outcome["reason"] = f"{outcome.get('reason') or outcome['outcome']}; not read: " + "; ".join(notice.unread)
         return outcome
 
-    def _process(self, conversion: Conversion, api_base: str, correlation: str) -> dict:
+    def _process(self, conversion: Conversion, api_base: str, correlation: str, locks: Locks) -> dict:
         if conversion.kind == REJECTED:
             return {"outcome": "rejected", "reason": conversion.reason}
         if conversion.kind == CLEARED and not conversion.finish_status:
             return self._clear(conversion, correlation)
-        keys = [f"cause:{k}" for k in conversion.group_keys]
-        if conversion.correlatable:
-            keys += [f"report:{conversion.customer}|{kind}:{value}|{conversion.metric}"
-                     for kind, value in conversion.subjects]
-        if conversion.ticket_id:
-            keys.append(f"ticket:{conversion.ticket_id}")
-        owner = self.repository.lock(keys, self.lease_ms, LOCK_WAIT_SECONDS)
-        if owner is None:
+        if self.repository.lock(lock_keys(conversion), self.lease_ms, LOCK_WAIT_SECONDS, locks) is None:
             raise Conflict("Another notification about the same customer, service or cause is being processed; "
                            "retry shortly.", code="intakeBusy", headers={"Retry-After": RETRY_AFTER})
-        try:
-            if conversion.kind == CLEARED:
-                return self._finish(conversion, correlation)
-            return self._degradation(conversion, api_base, correlation)
-        finally:
-            self.repository.unlock(keys, owner)
+        # the locks are released with the record's outcome (IntakeService.complete)
+        if conversion.kind == CLEARED:
+            return self._finish(conversion, correlation)
+        return self._degradation(conversion, api_base, correlation)
 
     def _tracking(self, conversion: Conversion, what: str) -> str:
         return f"intake: {what} {conversion.event_type} {conversion.event_id} ({conversion.source})"
 
-    def _report_of_source(self, conversion: Conversion) -> dict | None:
+    def _report_of_source(self, conversion: Conversion) -> Stored | None:
         """The open report made from the same source resource: the ticket's, or the alarm's one open report
         (not a parent) of this customer or of no customer yet (it supplies it); a notification naming no customer
         takes the alarm's report when there is exactly one."""
         if conversion.ticket_id:
             return self.repository.open_report_of_ticket(conversion.ticket_id)
         if conversion.alarm_id is not None:
-            candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id) if not is_parent(r)
-                          and (conversion.customer is None or _customer_of(r) in (None, conversion.customer))]
+            customer = conversion.customer
+            candidates = [r for r in self.repository.open_reports_of_alarm(conversion.alarm_id)
+                          if not is_parent(r.representation)
+                          and (customer is None or _customer_of(r.representation) in (None, customer))]
             return candidates[0] if len(candidates) == 1 else None
         return None
 
@@ -198,8 +231,8 @@ class IntakeService:
         problem, outcome = None, "created"
         if target is not None:
             try:
-                problem = self.problems.update(target["id"], append_notification(conversion),
-                                               correlation_id=correlation,
+                problem = self.problems.update(target.representation["id"], append_notification(conversion),
+                                               correlation_id=correlation, read=target,
                                                tracking=self._tracking(conversion, "appended")).representation
                 outcome = "merged"
             except (NoLongerOpen, NotFound):  # closed or deleted since it was found: a new report
@@ -233,8 +266,8 @@ class IntakeService:
             return {"outcome": "cleared", "reason": f"{conversion.reason}: no open report, none opened"}
         finished: dict[str, str] = {}
         try:
-            problem = self.problems.update(report["id"], finish_from_source(conversion, finished),
-                                           correlation_id=correlation,
+            problem = self.problems.update(report.representation["id"], finish_from_source(conversion, finished),
+                                           correlation_id=correlation, read=report,
                                            tracking=self._tracking(conversion, conversion.reason + ":")).representation
         except (NoLongerOpen, NotFound):
             return {"outcome": "cleared", "reason": f"{conversion.reason}: no open report, none opened"}
@@ -258,7 +291,8 @@ class IntakeService:
         touched = []
         for report in reports:
             try:
-                touched.append(self.problems.update(report["id"], record_event(conversion), correlation_id=correlation,
+                touched.append(self.problems.update(report.representation["id"], record_event(conversion),
+                                                    correlation_id=correlation, read=report,
                                                     tracking=self._tracking(conversion, conversion.reason + ":"))
                                .representation)
             except (NoLongerOpen, NotFound):

@@ -113,12 +113,14 @@ class ServiceProblemService:
 
     def update(self, problem_id: str, change: Callable[[dict], None], *, correlation_id: str | None = None,
                tracking: str | None = None, if_match: str | None = None,
-               reason_given: Callable[[dict, dict], bool] | None = None) -> Stored:
+               reason_given: Callable[[dict, dict], bool] | None = None, read: Stored | None = None) -> Stored:
         """The one read-modify-write of a report: `change` mutates a copy of the representation (it may raise
         an ApiError to refuse); the result is validated, lifecycle rules apply, and it is written against the
-        version it was read at (re-read and re-applied when another write came first)."""
+        version it was read at (re-read and re-applied when another write came first). `read`: the report as the
+        caller has just read it (with its stored document): the first attempt starts from it instead of reading."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            current = self.get(problem_id)
+            current = read if read is not None and read.document is not None else self.get(problem_id)
+            read = None  # a second attempt reads the version that came first
             if not _matches(if_match, current.version):
                 raise PreconditionFailed(f"ServiceProblem '{problem_id}' is at ETag {current.etag}, "
                                          f"not {if_match}.")
