@@ -14,6 +14,7 @@ from tmf_server.intake.repository import (
     INTAKE_EVENTS,
     LOCK_OWNER,
     LOCK_PREFIX,
+    RELEASED_BATCH,
     IntakeRepository,
     ensure_indexes,
     lock_id,
@@ -88,6 +89,16 @@ def test_storing_takes_the_free_locks_in_the_same_write_and_finishing_releases_t
         "alarm:e5"]
     assert repo.get(lock_id("k1")) is None
     assert repo.drop_released_locks() == 3 and repo.events.count_documents({}) == 1  # k1, k2, k3
+
+
+def test_one_sweep_drops_released_locks_beyond_one_batch(repo):
+    """A storm with a new customer per notification leaves several released locks per notification: a sweep
+    deletes them batch after batch, not one batch per sweep."""
+    keys = [f"customer-{i}" for i in range(RELEASED_BATCH + 100)]
+    locks = repo.lock(keys, lease_ms=60_000, wait_seconds=5)
+    assert locks is not None and len(locks.keys) == len(keys)
+    repo.unlock(locks)
+    assert repo.drop_released_locks() == len(keys) and repo.events.count_documents({}) == 0
 
 
 def test_an_abandoned_event_is_taken_over_by_its_redelivery(repo):

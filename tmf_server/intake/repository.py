@@ -44,7 +44,12 @@ RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
 LOCK_PREFIX = "~lock:"
 LOCK_OWNER = "_lockOwner"
 LOCK_UNTIL = "_lockUntil"  # epoch ms; 0 once released. Released and expired locks are deleted by the sweep
-RELEASED_BATCH = 500  # lock documents a sweep deletes at most
+# Lock documents a sweep deletes per command, and commands per sweep at most: released locks stay (releasing is
+# part of the write that finishes the record, one command) until a sweep deletes them, and a storm with a new
+# customer per notification leaves a few per notification; a sweep deletes up to 10,000 (1,000/s at the default
+# sweep interval of 10 s) without holding the engine for long in one command.
+RELEASED_BATCH = 500
+RELEASED_BATCHES = 20
 
 # Indexes of the received events (and of the locks' lease, for the sweep). The open-report searches use the
 # ServiceProblem repository's lookup keys.
@@ -271,12 +276,17 @@ class IntakeRepository:
             locks.keys = []
 
     def drop_released_locks(self) -> int:
-        """Deletes lock documents released or expired (a key used again is simply taken anew); returns how many."""
-        now = now_ms()
-        ids = [d["_id"] for d in self.events.find({LOCK_UNTIL: {"$lte": now}}, {"_id": 1}).limit(RELEASED_BATCH)]
-        if not ids:
-            return 0
-        return self.events.delete_many({"_id": {"$in": ids}, LOCK_UNTIL: {"$lte": now}}).deleted_count
+        """Deletes lock documents released or expired (a key used again is simply taken anew), in batches until
+        none is left or RELEASED_BATCHES were deleted; returns how many."""
+        dropped = 0
+        for _batch in range(RELEASED_BATCHES):
+            now = now_ms()
+            ids = [d["_id"] for d in self.events.find({LOCK_UNTIL: {"$lte": now}}, {"_id": 1}).limit(RELEASED_BATCH)]
+            if ids:
+                dropped += self.events.delete_many({"_id": {"$in": ids}, LOCK_UNTIL: {"$lte": now}}).deleted_count
+            if len(ids) < RELEASED_BATCH:
+                break
+        return dropped
 
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
