@@ -46,10 +46,10 @@ def main(args, error) -> int:
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             line, valid = describe(self.headers, body, args.secret)
+            print(line, flush=True)  # before the answer: lines come in the order the sender was answered
             self.send_response(204 if valid else 401)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            print(line, flush=True)
             received.release()
 
         def log_message(self, *_args):
