@@ -27,7 +27,10 @@ from tmf_server.intake.conversion import (
 from tmf_server.intake.relevance import TicketRelevance, parse_words
 from tmf_server.intake.sources import convert
 from tmf_server.intake.merge import (
+    EVENT_COUNT,
     GROUPED_BY,
+    INTAKE_TRACKING,
+    RECENT_KEPT,
     NoLongerOpen,
     adopt_children,
     append_notification,
@@ -343,6 +346,31 @@ def report_of(conversion, **extra) -> dict:
     representation = copy.deepcopy(conversion.body)
     representation.update({"id": "SP1", "href": "http://x/serviceProblem/SP1", "status": "acknowledged", **extra})
     return representation
+
+
+def test_a_report_keeps_the_first_and_the_most_recent_notifications_and_counts_them_all():
+    # docs/intake.md, "What a report keeps": TMF688 events name themselves in externalIdentifier, one per notification
+    conversions = [run("event", degradation_event(customer_id="C", service_id="S", event_id=f"E{i}"))
+                   for i in range(RECENT_KEPT + 20)]
+    report = report_of(conversions[0])
+    report["trackingRecord"] = [{"id": "client", "description": "called the customer back"}]
+    for conversion in conversions[1:]:
+        append_notification(conversion)(report)
+        report["trackingRecord"].append({"id": conversion.event_id, "description": f"{INTAKE_TRACKING}appended"})
+    kept = ["E0"] + [f"E{i}" for i in range(20, RECENT_KEPT + 20)]
+    assert [e["id"] for e in report["relatedEvent"]] == kept
+    assert [e["id"] for e in report["externalIdentifier"] if e["externalIdentifierType"] == "Event"] == kept
+    assert [t["id"] for t in report["trackingRecord"]] == ["client", "E1"] + kept[1:]  # the intake's: first, recent
+    assert value(report, EVENT_COUNT) == RECENT_KEPT + 20
+
+    unchanged = copy.deepcopy(report)
+    append_notification(conversions[-1])(report)  # the same event again: nothing changes, the count neither
+    record_event(conversions[-1])(report)
+    assert report == unchanged
+    record_event(run("event", degradation_event(customer_id="C", service_id="S", event_id="E-clear",
+                                                event_type="QoSDegradationClearedEvent")))(report)
+    assert value(report, EVENT_COUNT) == RECENT_KEPT + 21 and report["relatedEvent"][-1]["id"] == "E-clear"
+    assert len(report["relatedEvent"]) == 1 + RECENT_KEPT and report["relatedEvent"][0]["id"] == "E0"
 
 
 @pytest.mark.parametrize("direction,values,worst", [("down", [300, 120, 200], 120), ("up", [40, 90, 60], 90)])

@@ -65,6 +65,23 @@ def test_a_signed_notification_is_received_and_its_changes_name_the_source(secur
     assert records and {r["user"] for r in records} == {"webhook:troubleTicket"}
 
 
+def test_past_the_reports_bound_the_intakes_newest_tracking_record_still_names_the_source(secured, auditor):
+    """docs/intake.md, "What a report keeps": the intake drops its older tracking records of a report that took more
+    than 50 notifications; the one each change adds still names who made it."""
+    customer_id, product_id, ticket_id = unique("C"), unique("prod"), unique("TT")
+    for i in range(53):
+        body = json.dumps(ticket_event(customer_id=customer_id, product_id=product_id, ticket_id=ticket_id,
+                                       event_type="TroubleTicketCreateEvent" if i == 0 else
+                                       "TroubleTicketAttributeValueChangeEvent")).encode()
+        response = post(secured, "/troubleTicketEvent", body, signed(TICKETS_SECRET, body))
+        assert response.status_code == (201 if i == 0 else 200), response.text
+    problem = requests.get(f"{secured.base_url}/serviceProblem/{response.json()['serviceProblem']['id']}",
+                           headers=auditor, timeout=10).json()
+    appended = [t for t in problem["trackingRecord"] if t["description"].startswith("intake: appended")]
+    assert len(appended) == 51  # the first and the 50 most recent of 52
+    assert [t.get("user") for t in appended] == ["webhook:troubleTicket"] * 51
+
+
 def test_the_server_signs_as_standard_webhooks_verifies():
     """The server's signing (used for deliveries and to check the intake) against the package's verification."""
     from tmf_server.events.signing import sign

@@ -12,6 +12,15 @@ from tmf_server.problems.lookups import GROUPED_BY
 # The kinds of cause key ("alarm:ID", "resource:ID", "service:ID") and the list of a report that names the cause.
 CAUSE_PATHS = {"alarm": "underlyingAlarm", "resource": "affectedResource", "service": "affectedService"}
 
+# What one report keeps of the notifications appended to it (docs/intake.md, "What a report keeps"): the entries
+# made per notification (its relatedEvent, the externalIdentifier of a TMF688 event, the intake's tracking record)
+# are kept for the first notification and the RECENT_KEPT most recent; the characteristic EVENT_COUNT says how many
+# events were related in all. Every stored notification stays readable through GET /intake/record.
+RECENT_KEPT = 50
+EVENT_COUNT = "relatedEventCount"
+INTAKE_TRACKING = "intake: "  # how the descriptions of the intake's tracking records begin
+_PER_NOTIFICATION_EXTERNAL = "Event"  # externalIdentifierType naming the notification itself (TMF688 events)
+
 # Lists a later notification adds to, and what identifies an entry in each.
 _APPENDED = {
     "relatedEvent": ("id",),
@@ -63,6 +72,38 @@ def _append(representation: dict, name: str, entries) -> None:
             current.append(entry)
     if not current:
         representation.pop(name)
+
+
+def _keep_first_and_recent(entries: list, selected, recent: int) -> None:
+    """Drops from `entries` the `selected` ones between the first selected and the `recent` most recent."""
+    positions = [i for i, entry in enumerate(entries) if selected(entry)]
+    for i in reversed(positions[1:max(1, len(positions) - recent)]):
+        del entries[i]
+
+
+def _is_intake_tracking(record) -> bool:
+    return isinstance(record, dict) and str(record.get("description", "")).startswith(INTAKE_TRACKING)
+
+
+def _names_a_notification(identifier) -> bool:
+    return isinstance(identifier, dict) and identifier.get("externalIdentifierType") == _PER_NOTIFICATION_EXTERNAL
+
+
+def _relate_events(representation: dict, entries) -> None:
+    """Adds the notification's related event (once); when it is new, counts it in EVENT_COUNT and bounds what the
+    report keeps per notification. The intake's tracking record of this change is added after this (by
+    ServiceProblemService.update), so one place is left for it. Nothing changes when the event is known."""
+    before = len(representation.get("relatedEvent", []))
+    _append(representation, "relatedEvent", entries)
+    added = len(representation.get("relatedEvent", [])) - before
+    if added <= 0:
+        return
+    counted = (_characteristic(representation, EVENT_COUNT) or {}).get("value")
+    known = counted if isinstance(counted, int) and not isinstance(counted, bool) and counted >= before else before
+    _set_characteristic(representation, {"name": EVENT_COUNT, "value": known + added, "valueType": "integer"})
+    _keep_first_and_recent(representation["relatedEvent"], lambda _event: True, RECENT_KEPT)
+    _keep_first_and_recent(representation.get("externalIdentifier", []), _names_a_notification, RECENT_KEPT)
+    _keep_first_and_recent(representation.get("trackingRecord", []), _is_intake_tracking, RECENT_KEPT - 1)
 
 
 def _characteristic(representation: dict, name: str) -> dict | None:
@@ -122,8 +163,9 @@ def append_notification(conversion: Conversion):
         if not is_open(representation):
             raise NoLongerOpen(representation["id"])
         for name in _APPENDED:
-            if name in body:
+            if name in body and name != "relatedEvent":
                 _append(representation, name, body[name])
+        _relate_events(representation, body.get("relatedEvent"))
         if "affectedService" in representation:
             representation["affectedNumberOfServices"] = len(representation["affectedService"])
         _merge_symptom(representation, body.get("characteristic", []), conversion.direction)
@@ -139,7 +181,7 @@ def record_event(conversion: Conversion):
     def change(representation: dict) -> None:
         if not is_open(representation):
             raise NoLongerOpen(representation["id"])
-        _append(representation, "relatedEvent", conversion.body.get("relatedEvent"))
+        _relate_events(representation, conversion.body.get("relatedEvent"))
 
     return change
 
@@ -152,7 +194,7 @@ def finish_from_source(conversion: Conversion, finished: dict[str, str]):
     def change(representation: dict) -> None:
         if not is_open(representation):
             raise NoLongerOpen(representation["id"])
-        _append(representation, "relatedEvent", conversion.body.get("relatedEvent"))
+        _relate_events(representation, conversion.body.get("relatedEvent"))
         target = conversion.finish_status
         if target and allows(representation["status"], target):
             representation["status"] = target
@@ -222,7 +264,7 @@ def adopt_children(children: list[dict], conversion: Conversion):
     def change(parent: dict) -> None:
         if not is_open(parent):
             raise NoLongerOpen(parent["id"])
-        _append(parent, "relatedEvent", conversion.body.get("relatedEvent"))
+        _relate_events(parent, conversion.body.get("relatedEvent"))
         _take_children(parent, children)
         for child in children:
             if child.get("priority") is not None:

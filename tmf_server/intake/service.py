@@ -15,8 +15,9 @@ from tmf_server.bodies import check_keys
 from tmf_server.errors import ApiError, BadRequest, Conflict, NotFound
 from tmf_server.intake import schemas
 from tmf_server.intake.conversion import CLEARED, REJECTED, UPDATE, Context, Conversion
-from tmf_server.intake.merge import (NoLongerOpen, adopt_children, append_notification, customers, finish_from_source,
-                                     is_open, is_parent, parent_body, problem_ref, record_event, shares_cause)
+from tmf_server.intake.merge import (INTAKE_TRACKING, NoLongerOpen, adopt_children, append_notification, customers,
+                                     finish_from_source, is_open, is_parent, parent_body, problem_ref, record_event,
+                                     shares_cause)
 from tmf_server.intake.priority import PriorityRule
 from tmf_server.intake.relevance import TicketRelevance
 from tmf_server.intake.repository import IntakeRepository, Locks
@@ -208,7 +209,7 @@ class IntakeService:
         return self._degradation(conversion, api_base, correlation)
 
     def _tracking(self, conversion: Conversion, what: str) -> str:
-        return f"intake: {what} {conversion.event_type} {conversion.event_id} ({conversion.source})"
+        return f"{INTAKE_TRACKING}{what} {conversion.event_type} {conversion.event_id} ({conversion.source})"
 
     def _report_of_source(self, conversion: Conversion) -> Stored | None:
         """The open report made from the same source resource: the ticket's, or the alarm's one open report

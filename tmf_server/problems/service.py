@@ -64,11 +64,18 @@ class ServiceProblemService:
         user = self.actor()
         return Change(now, correlation_id, user) if correlation_id else Change(now, user=user)
 
-    def _sign_new_tracking(self, representation: dict, known: int, user: str | None) -> None:
-        """Tracking records written by this change (after the first `known`) name who made it."""
-        if user is not None:
-            for record in representation.get("trackingRecord", [])[known:]:
-                record["user"] = user
+    def _sign_new_tracking(self, representation: dict, known: list, user: str | None) -> None:
+        """Tracking records written by this change name who made it: those after the last of the `known` ones (the
+        records before the change), which stays where it was when a change drops older ones (the intake keeps only
+        the first and the most recent of its own, docs/intake.md); else those after the first len(known)."""
+        if user is None:
+            return
+        records = representation.get("trackingRecord", [])
+        start = len(known)
+        if known:
+            start = next((i + 1 for i in range(len(records) - 1, -1, -1) if records[i] == known[-1]), start)
+        for record in records[start:]:
+            record["user"] = user
 
     def create(self, body: dict, href_base: str, correlation_id: str | None = None,
                problem_id: str | None = None) -> Stored:
@@ -97,7 +104,7 @@ class ServiceProblemService:
             representation["statusChangeReason"] = reason
             representation.setdefault("trackingRecord", []).append(self._tracking(reason, now))
         self.rules.normalise_dates(representation)
-        self._sign_new_tracking(representation, 0, change.user)
+        self._sign_new_tracking(representation, [], change.user)
         self.repository.insert(representation, change)
         return Stored(representation, 1)
 
@@ -145,7 +152,7 @@ class ServiceProblemService:
                 lifecycle.apply_status_change(after, before["status"], now, self.settings.system_id,
                                               reason_given=given)
             written = self._change(correlation_id, now)
-            self._sign_new_tracking(after, len(before.get("trackingRecord", ())), written.user)
+            self._sign_new_tracking(after, before.get("trackingRecord", []), written.user)
             version = self.repository.replace(current.document, after, written)
             if version is not None:
                 return Stored(after, version)
