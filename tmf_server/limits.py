@@ -12,6 +12,8 @@ from tmf_server.errors import (BadRequest, NotFound, PayloadTooLarge, RequestTim
 # Deeper JSON overflows Python's recursion (json, deepcopy, validators) and MongoDB's 100-level BSON limit.
 MAX_NESTING = 64
 _JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 
 
 class _NestingDepth:
@@ -66,9 +68,17 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers", [])
+        has_body = False
         for name, value in headers:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                raise self._too_large()
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    raise self._too_large()
+                has_body = True
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:  # no Content-Length nor Transfer-Encoding: HTTP/1.1 says there is no body to limit
+            await self.app(scope, receive, send)
+            return
         received = 0
         nesting = _NestingDepth(self.max_nesting)
 
@@ -148,7 +158,7 @@ class RejectUnservableUrls:
             length = len(scope.get("raw_path") or path.encode()) + len(scope.get("query_string", b""))
             if length > self.max_url_bytes:
                 raise UriTooLong(f"The URL is {length} bytes long; this server takes at most {self.max_url_bytes}.")
-            if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+            if _CONTROL_CHARACTER.search(path):
                 raise NotFound("No resource or operation at this URL: it contains control characters.")
             if "//" in path:
                 raise NotFound("No resource or operation at this URL: it has an empty path segment ('//').")
@@ -176,6 +186,13 @@ class RequestGuard:
                                      code="tooManyRequestsInFlight",
                                      headers={"Retry-After": str(self.retry_after), "Connection": "close"})
         self.in_flight += 1
+        if not any(name in _BODY_HEADERS for name, _ in scope.get("headers", ())):
+            # No body follows the headers (HTTP/1.1): the ASGI server has the request complete, nothing to time.
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.in_flight -= 1
+            return
         deadline = asyncio.get_running_loop().time() + self.body_timeout
         body_done = False
 
