@@ -15,7 +15,9 @@ from connexion.apps.flask import FlaskOperation
 from connexion.decorators import FlaskDecorator
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.operations import OpenAPIOperation
 from connexion.datastructures import MediaTypeDict
 from pymongo.errors import ConnectionFailure, PyMongoError
@@ -124,6 +126,18 @@ def decorate_views_once(flask_asgi_app) -> None:
     flask_asgi_app.add_api = add_api_decorated_once
 
 
+def middlewares_for(settings: Settings) -> list:
+    """Connexion's middlewares without the two that only pass requests on when their feature is off: security
+    without TMF_AUTH (the served documents then declare none) and response validation without
+    TMF_VALIDATE_RESPONSES."""
+    unused = set()
+    if not settings.auth_enabled:
+        unused.add(SecurityMiddleware)
+    if not settings.validate_responses:
+        unused.add(ResponseValidationMiddleware)
+    return [middleware for middleware in ConnexionMiddleware.default_middlewares if middleware not in unused]
+
+
 API_LISTENER, ADMIN_LISTENER = "api", "admin"
 
 
@@ -157,7 +171,7 @@ def create_app(settings: Settings, listener: str = API_LISTENER) -> connexion.Fl
             services.close()
 
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_PATH.parent), lifespan=lifespan,
-                             jsonifier=Jsonifier(json, separators=(",", ":")))
+                             jsonifier=Jsonifier(json, separators=(",", ":")), middlewares=middlewares_for(settings))
     # Flask under the ASGI server with one thread hand-off per request instead of a2wsgi's several
     # (tmf_server/wsgi_bridge.py); Connexion keeps its WSGI bridge in this attribute of the FlaskApp.
     bridge = BufferedWSGIBridge(app.app.wsgi_app)
