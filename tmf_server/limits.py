@@ -17,7 +17,11 @@ _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 
 
 class _NestingDepth:
-    """Follows the bracket depth of a JSON text fed in pieces, ignoring brackets inside strings."""
+    """Follows the bracket depth of a JSON text fed in pieces, ignoring brackets inside strings.
+
+    The depth can never exceed the number of opening brackets seen (those inside strings included), which bytes
+    counting gives at C speed: the text is scanned character by character (about a tenth of a create's CPU) only
+    once that number passes the limit, from its first piece."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -25,9 +29,21 @@ class _NestingDepth:
         self.in_string = False
         self.escaped_at = -1  # offset of the character a backslash escapes
         self.seen = 0
+        self.opened = 0  # opening brackets in the pieces not scanned yet
+        self.unscanned: list[bytes] | None = []  # None once scanning
 
     def feed(self, chunk: bytes) -> bool:
         """False as soon as the text is nested deeper than the limit."""
+        if self.unscanned is not None:
+            self.opened += chunk.count(b"[") + chunk.count(b"{")
+            self.unscanned.append(chunk)
+            if self.opened <= self.limit:
+                return True
+            pieces, self.unscanned = self.unscanned, None
+            return all(self._scan(piece) for piece in pieces)
+        return self._scan(chunk)
+
+    def _scan(self, chunk: bytes) -> bool:
         base, self.seen = self.seen, self.seen + len(chunk)
         for match in _JSON_STRUCTURE.finditer(chunk):
             at = base + match.start()

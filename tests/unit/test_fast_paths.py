@@ -1,16 +1,19 @@
 """The cheaper paths taken for speed give exactly what the general ones give: stored documents presented without
-marshmallow's generic load (`store.documents.to_api`), and component schemas validated with their references
-written out (`validation.component_validator`): the same errors, messages, paths and order as the `$ref` form."""
+marshmallow's generic load (`store.documents.to_api`), component schemas validated with their references
+written out (`validation.component_validator`): the same errors, messages, paths and order as the `$ref` form;
+and the body's nesting depth counted by bytes until it could matter (`limits._NestingDepth`)."""
 from __future__ import annotations
 
 import copy
 import functools
 import operator
+import random
 
 import pytest
 from marshmallow import ValidationError
 
 from tmf_server.app import load_spec
+from tmf_server.limits import _NestingDepth
 from tmf_server.store.documents import StoredResource, to_api
 from tmf_server.validation import component_validator, first_error, schema_validator
 
@@ -114,3 +117,43 @@ def test_a_recursive_reference_stays_a_reference():
     assert first_error(validator, {"child": {"child": {"child": {"name": 1}}}}, "(resource)") == \
         "child/child/child/name: 1 is not of type 'string'"
     assert first_error(validator, {"child": {"child": {"name": "deep"}}}, "(resource)") is None
+
+
+def _too_deep_at(pieces: list[bytes], limit: int) -> int | None:
+    """The index of the piece in which the text gets nested deeper than `limit` (brackets in strings do not
+    count), or None: the plain character-by-character reading."""
+    depth, in_string, escaped = 0, False, False
+    for index, piece in enumerate(pieces):
+        for char in piece.decode("latin-1"):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char in "[{":
+                depth += 1
+                if depth > limit:
+                    return index
+            elif char in "]}":
+                depth -= 1
+    return None
+
+
+def test_nesting_depth_refuses_at_the_piece_the_plain_reading_does():
+    rng = random.Random(656)
+    refused = 0
+    for _ in range(5000):
+        limit = rng.randint(0, 8)
+        text = bytes(rng.choice(b'[]{}"\\ab,:') for _ in range(rng.randint(0, 60)))
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, rng.randint(0, 4))))
+        pieces = [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)])]
+        nesting = _NestingDepth(limit)
+        answers = [nesting.feed(piece) for piece in pieces]
+        expected = _too_deep_at(pieces, limit)
+        assert (answers.index(False) if False in answers else None) == expected, (pieces, limit)
+        refused += expected is not None
+    assert refused > 500  # both outcomes are exercised
