@@ -20,7 +20,7 @@ class _NestingDepth:
     """Follows the bracket depth of a JSON text fed in pieces, ignoring brackets inside strings.
 
     The depth can never exceed the number of opening brackets seen (those inside strings included), which bytes
-    counting gives at C speed: the text is scanned character by character (about a tenth of a create's CPU) only
+    counting gives at C speed: the text is scanned character by character (a few per cent of a create's CPU) only
     once that number passes the limit, from its first piece."""
 
     def __init__(self, limit: int):
