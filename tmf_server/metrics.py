@@ -45,9 +45,16 @@ DATABASE_ERRORS = Counter("tmf_database_errors", "Times the database could not b
 # -- recording (one-line calls from the modules that observe) ----------------------------------------------
 
 
+_HTTP_SERIES: dict[tuple[str, str, int], tuple] = {}  # the labelled children, looked up once per combination
+
+
 def http_request(operation: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(operation, method, str(status)).inc()
-    HTTP_DURATION.labels(operation).observe(seconds)
+    series = _HTTP_SERIES.get((operation, method, status))
+    if series is None:  # labels() takes a lock and checks its values on every call
+        series = _HTTP_SERIES.setdefault((operation, method, status), (
+            HTTP_REQUESTS.labels(operation, method, str(status)), HTTP_DURATION.labels(operation)))
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def events_published(events: list[dict]) -> None:
