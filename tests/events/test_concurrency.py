@@ -202,3 +202,16 @@ def test_deliveries_held_from_fan_out_by_a_killed_worker_are_stored_and_delivere
         assert {i for i, n in counts.items() if n > 1} <= in_flight
     assert count(db, DELIVERIES, {"state": "delivered"}) == count(db, DELIVERIES, {}) == 2 * len(ids)
     assert count(db, EVENTS, {"_fanout": "done"}) == len(ids)
+
+
+def test_a_backlog_of_stored_events_drains_batch_after_batch_not_one_batch_per_poll(db, listener_factory,
+                                                                                     dispatcher_factory):
+    """Events stored by others (another process, a restart behind a backlog) are fanned out round after round
+    while the batches come back full: long before the next poll would come."""
+    receivers = subscribe_three(db, listener_factory)
+    waves = burst(problems=300, versions=1)  # 300 first events: more batches than one round takes
+    add_events(db, *waves[0])
+    dispatcher = dispatcher_factory(dispatch_poll_seconds=120)
+    dispatcher.wake()
+    wait_for(lambda: settled(db), 90, message="the whole backlog, within one poll interval")
+    assert_exactly_once_in_order(receivers, waves)

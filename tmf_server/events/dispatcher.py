@@ -116,6 +116,7 @@ class Dispatcher:
         self._events_written = threading.Event()  # set by wake(): events may await publishing and fan-out
         self._fanned_at = 0.0  # time.monotonic() of the last polled look (events of other writers, ended leases)
         self._slots_short_since: float | None = None  # since when events waited for free slots (loop thread)
+        self._stored_events_left = False  # the last fan-out of stored events came back full (loop thread)
         # Set when stored deliveries may have become due (stored, given back, promoted, redriven; more found than
         # taken): the next round looks for them. Otherwise they are looked for at every poll (other processes'
         # deliveries, retries coming due).
@@ -249,11 +250,11 @@ class Dispatcher:
             self._maybe_due.set()
         return batch
 
-    def _into_hands(self, free: int, fan: Callable[[Callable[[str], bool]], FanOut]) -> None:
+    def _into_hands(self, free: int, fan: Callable[[Callable[[str], bool]], FanOut]) -> int:
         """Runs one fan-out `fan(take)` that takes the deliveries of problems' first events straight into this
         dispatcher's hands, up to `free` of them and as far as their subscriptions' allowances let it: each is
         stored once, with its outcome, instead of inserted, claimed and completed (an alarm storm's deliveries
-        are nearly all of this kind)."""
+        are nearly all of this kind). Returns how many events it fanned out."""
         now = _ms(time.time())
         with self._lock:
             allowance = {sid: self._allowance(sid, now) for sid in self._subscribers}
@@ -281,6 +282,7 @@ class Dispatcher:
                 self._release(item)
             else:
                 self._enqueue(item)
+        return batch.events
 
     def _publish_into_hands(self, free: int, active: list[dict], limit: int) -> int:
         """Publishes up to `limit` written outboxes with their events leased to this dispatcher, and fans those
@@ -689,10 +691,13 @@ class Dispatcher:
             limit = min(FANOUT_BATCH, free // len(active))
             emptied = self._publish_into_hands(free, active, limit)
             free = self._free_slots()
-            if emptied < limit and polled and free >= len(active):  # events stored by others, ended leases
-                self._into_hands(free, lambda take: self._fan_out_batch(
-                    min(FANOUT_BATCH, free // len(active)), active, take))
-            return emptied >= limit
+            # Events stored by others (other processes, readers of event records) and ended leases: looked for
+            # at each poll, and then round after round while batches come back full (a backlog).
+            if emptied < limit and (polled or self._stored_events_left) and free >= len(active):
+                batch_limit = min(FANOUT_BATCH, free // len(active))
+                self._stored_events_left = self._into_hands(free, lambda take: self._fan_out_batch(
+                    batch_limit, active, take)) >= batch_limit
+            return emptied >= limit or self._stored_events_left
         if active and not polled:
             now = time.monotonic()
             if self._slots_short_since is None:
