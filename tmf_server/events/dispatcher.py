@@ -674,7 +674,8 @@ class Dispatcher:
         if more:
             self._events_written.set()  # more events are likely waiting
             return True
-        return busy or (0 < slots == len(claimed))
+        # The fan-out may have stored deliveries after this round looked for due ones: the next round claims them.
+        return busy or (0 < slots == len(claimed)) or (self._maybe_due.is_set() and self._free_slots() > 0)
 
     def _fan_out_round(self, polled: bool) -> bool:
         """Publishes and fans out what the free slots can take; True when events are likely left waiting that
