@@ -117,6 +117,7 @@ class Dispatcher:
         self._fanned_at = 0.0  # time.monotonic() of the last polled look (events of other writers, ended leases)
         self._slots_short_since: float | None = None  # since when events waited for free slots (loop thread)
         self._stored_events_left = False  # the last fan-out of stored events came back full (loop thread)
+        self._fanned_out_stored = 0  # deliveries the fan-out stored since the start (loop thread)
         # Set when stored deliveries may have become due (stored, given back, promoted, redriven; more found than
         # taken): the next round looks for them. Otherwise they are looked for at every poll (other processes'
         # deliveries, retries coming due).
@@ -246,9 +247,13 @@ class Dispatcher:
                        take: Callable[[str], bool] | None = None) -> FanOut:
         batch = fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner, now_ms=_ms(time.time()),
                         lease_ms=_ms(self.settings.lease_seconds), limit=limit, active=active, take=take)
-        if batch.stored:
-            self._maybe_due.set()
+        self._stored_by_fan_out(batch)
         return batch
+
+    def _stored_by_fan_out(self, batch: FanOut) -> None:
+        if batch.stored:
+            self._fanned_out_stored += batch.stored
+            self._maybe_due.set()
 
     def _into_hands(self, free: int, fan: Callable[[Callable[[str], bool]], FanOut]) -> int:
         """Runs one fan-out `fan(take)` that takes the deliveries of problems' first events straight into this
@@ -268,8 +273,7 @@ class Dispatcher:
             return True
 
         batch = fan(take)
-        if batch.stored:
-            self._maybe_due.set()
+        self._stored_by_fan_out(batch)
         with self._lock:
             for h in batch.held:
                 entry = self._held_events.setdefault(h.delivery["eventId"], [0, batch.token])
@@ -303,6 +307,8 @@ class Dispatcher:
         A delivery may go when it is the earliest unfinished one of its (subscription, problem) chain, no
         earlier event of its problem still awaits fan-out, and its subscription may take another attempt.
         Followers found blocked are deferred to when their head can next change, so they do not crowd the scan.
+        Deliveries left for now (their subscription's allowance is used up, their chain or problem not ready)
+        are looked for again at the next round (`_maybe_due`), not only at the next poll.
         """
         now = _ms(time.time())
         with self._lock:
@@ -310,9 +316,10 @@ class Dispatcher:
         chosen: list[dict] = []
         seen: set[tuple[str, str]] = set()
         busy = False
+        excluded = [sid for sid, n in allowance.items() if n <= 0]
+        left = bool(excluded)
         # A scan twice the free slots: reading a delivery costs as much as claiming it.
-        candidates = self.deliveries.due(now, min(self.scan_limit, max(16, slots * 2)),
-                                         [sid for sid, n in allowance.items() if n <= 0])
+        candidates = self.deliveries.due(now, min(self.scan_limit, max(16, slots * 2)), excluded)
         for candidate in candidates:
             if len(chosen) >= slots:
                 busy = True
@@ -320,6 +327,7 @@ class Dispatcher:
             subscription_id = candidate["subscriptionId"]
             chain = (subscription_id, candidate["problemId"])
             if chain in seen or allowance.get(subscription_id, 1) <= 0:
+                left = True
                 continue
             seen.add(chain)
             # The first event of a problem (its create, version 1, seq 0) heads its chain and has nothing
@@ -332,11 +340,15 @@ class Dispatcher:
                 # Blocked by a head in flight or waiting for its retry: the followers wait as long.
                 if self.deliveries.defer_chain(*chain, max(head["leaseUntil"], head["nextAttemptAt"])):
                     busy = True
+                left = True
                 continue
             if not first and self.events.earlier_pending(head["problemId"], head["problemVersion"], head["seq"]):
+                left = True
                 continue
             chosen.append(head)
             allowance[subscription_id] = allowance.get(subscription_id, 1) - 1
+        if left:
+            self._maybe_due.set()
         if not chosen:
             return [], busy
         claimed = self.deliveries.claim_many(chosen, self.owner, now, _ms(self.settings.lease_seconds))
@@ -670,12 +682,14 @@ class Dispatcher:
                 self._release(item)
             else:
                 self._enqueue(item)
+        stored_before = self._fanned_out_stored
         more = look and self._fan_out_round(polled)
         if more:
             self._events_written.set()  # more events are likely waiting
             return True
-        # The fan-out may have stored deliveries after this round looked for due ones: the next round claims them.
-        return busy or (0 < slots == len(claimed)) or (self._maybe_due.is_set() and self._free_slots() > 0)
+        # The fan-out stored deliveries after this round looked for due ones: the next round claims them.
+        stored_now = self._fanned_out_stored > stored_before and self._free_slots() > 0
+        return busy or (0 < slots == len(claimed)) or stored_now
 
     def _fan_out_round(self, polled: bool) -> bool:
         """Publishes and fans out what the free slots can take; True when events are likely left waiting that
