@@ -273,7 +273,6 @@ class Dispatcher:
             return True
 
         batch = fan(take)
-        self._stored_by_fan_out(batch)
         with self._lock:
             for h in batch.held:
                 entry = self._held_events.setdefault(h.delivery["eventId"], [0, batch.token])
@@ -295,10 +294,14 @@ class Dispatcher:
         lease_ms = _ms(self.settings.lease_seconds)
         token, lease = new_lease(self.owner, now, lease_ms)
         emptied, published = self.outbox.publish_pending(limit, lease)
+        def fan(take: Callable[[str], bool]) -> FanOut:
+            batch = fan_out_leased(self.events, self.deliveries, published, token, owner=self.owner, now_ms=now,
+                                   lease_until=now + lease_ms, active=active, take=take)
+            self._stored_by_fan_out(batch)
+            return batch
+
         if published:
-            self._into_hands(free, lambda take: fan_out_leased(
-                self.events, self.deliveries, published, token, owner=self.owner, now_ms=now,
-                lease_until=now + lease_ms, active=active, take=take))
+            self._into_hands(free, fan)
         return emptied
 
     def claim_due(self, slots: int) -> tuple[list[Claimed], bool]:
