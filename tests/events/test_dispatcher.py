@@ -12,16 +12,24 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import flask
+import pymongo
 import pytest
+from pymongo import monitoring
 
-from tests.events.factory import add_events, add_subscription, event
+from tests.events.conftest import fast_settings
+from tests.events.factory import BASE, T, add_events, add_subscription, event
 from tests.support.polling import wait_for
 from tmf_server.api import admin
 from tmf_server.errors import Conflict, NotFound
+from tmf_server.events.builder import Change
 from tmf_server.events.deliveries import DeliveryStore, new_delivery
-from tmf_server.events.sources import EventSource
+from tmf_server.events.dispatcher import Dispatcher
+from tmf_server.events.outbox import PENDING, Outbox
+from tmf_server.events.sources import LEASE_FIELDS, EventSource
+from tmf_server.problems.repository import ServiceProblemRepository
+from tmf_server.problems.repository import ensure_indexes as ensure_problem_indexes
 from tmf_server.settings import Settings
-from tmf_server.store.database import DELIVERIES, EVENTS, SUBSCRIPTIONS
+from tmf_server.store.database import DELIVERIES, EVENTS, SERVICE_PROBLEMS, SUBSCRIPTIONS
 from tmf_server.store.reader import CollectionReader
 
 STATE = "ServiceProblemStateChangeEvent"
@@ -470,3 +478,46 @@ def test_background_chores_run_from_the_loop_and_a_failing_one_stops_nothing(db,
     dispatcher.start()
     wait_for(lambda: runs["failing"] >= 3 and runs["ok"] >= 3, message="both chores run several times")
     assert not dispatcher.join(0), "the dispatcher's threads still run"
+
+
+class EventWrites(monitoring.CommandListener):
+    """The write commands a client sends to the event collection, in order."""
+
+    def __init__(self):
+        self.commands: list[str] = []
+
+    def started(self, event):
+        if event.command_name in ("insert", "update", "delete") and event.command.get(event.command_name) == EVENTS:
+            self.commands.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_events_published_while_nobody_subscribes_are_stored_done_in_one_write(db, engine):
+    """Without an active subscription there is nobody to fan out to: each event is stored once, done and
+    unleased, instead of stored, leased and marked done (two updates of every event)."""
+    db[SERVICE_PROBLEMS].delete_many({})
+    ensure_problem_indexes(db)
+    written = ServiceProblemRepository(db, Outbox(db, publisher=lambda: None))  # written, left for the dispatcher
+    for index in range(3):
+        written.insert({"id": f"quiet-{index}", "href": f"{BASE}/serviceProblem/quiet-{index}", "status": "acknowledged",
+                        "priority": 3, "category": "c", "description": "d", "reason": "r",
+                        "originatorParty": {"id": "C1", "@referredType": "Individual"}}, Change(T))
+    writes = EventWrites()
+    client = pymongo.MongoClient(engine.uri, tz_aware=True, event_listeners=[writes])
+    dispatcher = Dispatcher(client["tmf656"], fast_settings(engine.uri)).start()
+    try:
+        wait_for(lambda: count(db, SERVICE_PROBLEMS, {PENDING: True}) == 0 and count(db, EVENTS, {}) == 3,
+                 message="the three outboxes published")
+    finally:
+        assert dispatcher.stop(15)
+        client.close()
+    stored = list(db[EVENTS].find({}))
+    assert {e["_problemId"] for e in stored} == {"quiet-0", "quiet-1", "quiet-2"}
+    assert all(e["_fanout"] == "done" and not set(LEASE_FIELDS) & set(e) for e in stored)
+    assert writes.commands == ["insert"]  # one insert_many, and no update of the events
+    assert count(db, DELIVERIES, {}) == 0

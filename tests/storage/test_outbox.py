@@ -4,6 +4,7 @@ import pytest
 
 from tmf_server.events.builder import Change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox
+from tmf_server.events.sources import EventRecords
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.repository import ensure_indexes
 from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS
@@ -99,3 +100,23 @@ def test_a_lost_race_writes_nothing(db):
     assert db[SERVICE_PROBLEMS].find_one({"_id": "p5"})["priority"] == 1
     assert [e["eventType"] for e in events_of(db, "p5")] == ["ServiceProblemCreateEvent",
                                                              "ServiceProblemAttributeValueChangeEvent"]
+
+
+def test_a_read_of_event_records_publishes_a_bounded_number_of_waiting_outboxes_first(db):
+    """A client reads the events of the change it was just answered about, but a read does not wait for a
+    whole backlog (after a storm, tens of thousands of outboxes): beyond the bound it answers with what is out."""
+    database = db
+    for name in (SERVICE_PROBLEMS, EVENTS):  # the engine keeps one set of collections whatever the database name
+        database[name].delete_many({})
+    crashed = ServiceProblemRepository(database, NoFlush(database))
+    for index in range(7):
+        crashed.insert(problem(f"b{index}"), Change(T0))
+    records = EventRecords(database, Outbox(database), publish_limit=5)
+
+    first = records.find({}, [("_id", 1)], 0, 100)
+    assert len(first) == 5
+    assert database[SERVICE_PROBLEMS].count_documents({PENDING: True}) == 2
+
+    assert records.get("no-such-event") is None  # a read by id publishes first too, within the same bound
+    assert database[SERVICE_PROBLEMS].count_documents({PENDING: True}) == 0
+    assert sorted(e["_problemId"] for e in records.find({}, [("_id", 1)], 0, 100)) == [f"b{i}" for i in range(7)]

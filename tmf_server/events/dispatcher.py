@@ -27,7 +27,7 @@ from tmf_server.events.fanout import FanOut, fan_out, fan_out_leased
 from tmf_server.events.outbox import Outbox
 from tmf_server.events.sender import AttemptResult, Sender
 from tmf_server.events.signing import sign
-from tmf_server.events.sources import EventSource, new_lease
+from tmf_server.events.sources import FANOUT_STORED_DONE, EventSource, new_lease
 from tmf_server.events.subscriptions import SubscriptionRepository
 from tmf_server.settings import Settings
 
@@ -724,7 +724,10 @@ class Dispatcher:
                 self._events_written.set()  # looked for again once an attempt ends (it wakes the loop)
                 return False
         self._slots_short_since = None
-        published = self.publish()
+        if active:
+            published = self.publish()
+        else:  # its events are stored done: the fan-out below only looks for events stored by others
+            published, _ = self.outbox.publish_pending(FANOUT_BATCH, FANOUT_STORED_DONE)
         return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH or published >= FANOUT_BATCH
 
     def _work(self) -> None:

@@ -72,12 +72,13 @@ class Outbox:
             self._publish(documents)
         return len(documents)
 
-    def publish_pending(self, limit: int, lease: dict) -> tuple[int, list[dict]]:
-        """flush_pending() for a dispatcher that fans the events out next: they are stored already carrying its
-        fan-out lease (`lease`: the fields of sources.new_lease), so nobody else takes them, and returned (those
-        not stored before). Returns (documents emptied, those events)."""
+    def publish_pending(self, limit: int, carrying: dict) -> tuple[int, list[dict]]:
+        """flush_pending() for a dispatcher that decides the events' fan-out state: they are stored carrying the
+        fields `carrying` (its fan-out lease, sources.new_lease, when it fans them out next, so nobody else
+        takes them; sources.FANOUT_STORED_DONE when nobody subscribes) and returned (those not stored before).
+        Returns (documents emptied, those events)."""
         documents = list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
-        return len(documents), self._publish(documents, lease) if documents else []
+        return len(documents), self._publish(documents, carrying) if documents else []
 
     def backlog(self, limit: int) -> tuple[int, int | None]:
         """(documents whose events are not yet published, the epoch ms of the oldest change among up to `limit`
@@ -89,10 +90,10 @@ class Outbox:
         times = [d[changed] for d in self.problems.find({PENDING: True}, {changed: 1}).limit(limit) if changed in d]
         return count, min(times, default=None)
 
-    def _publish(self, documents: list[dict], lease: dict | None = None) -> list[dict]:
-        """Stores the events of `documents` (with `lease` if given) and empties their outboxes; returns the
-        events stored now (not by an earlier, interrupted publishing)."""
-        events = [{**event, **(lease or {})} for document in documents for event in document.get(OUTBOX, [])]
+    def _publish(self, documents: list[dict], carrying: dict | None = None) -> list[dict]:
+        """Stores the events of `documents` (with the fields `carrying` if given) and empties their outboxes;
+        returns the events stored now (not by an earlier, interrupted publishing)."""
+        events = [{**event, **(carrying or {})} for document in documents for event in document.get(OUTBOX, [])]
         published = self.events.insert_published(events) if events else events
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.

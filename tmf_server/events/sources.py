@@ -12,6 +12,9 @@ from tmf_server.store.instants import epoch_ms
 from tmf_server.store.reader import CollectionReader
 
 FANOUT_PENDING, FANOUT_DONE = "pending", "done"
+# What an event published while no subscription is active carries: its fan-out is done when it is stored (the
+# fan-out would find no subscription either; a lease and a second update per event saved).
+FANOUT_STORED_DONE = {"_fanout": FANOUT_DONE}
 # The fan-out lease on an event; absent until a dispatcher claims it, removed when the fan-out is done.
 LEASE_FIELDS = ("_fanoutToken", "_fanoutOwner", "_fanoutUntil")
 
@@ -118,21 +121,29 @@ class EventSource:
                 self.collection.find({"_id": {"$in": event_ids}}, {"notification": 1})}
 
 
-_BATCH = 100  # outboxes published per round before a read of the event records
+_BATCH = 100  # outboxes published per batch before a read of the event records
+# At most this many outboxes are published before a read: what waits beyond it is a backlog the dispatchers are
+# working through, and a read must not wait for all of it (a storm can leave tens of thousands).
+PUBLISHED_BEFORE_READ = 500
 
 
 class EventRecords(CollectionReader):
-    """Reads events after publishing the outboxes still waiting for the dispatcher, so that a client reads the
-    events of the changes it was just answered about."""
+    """Reads events after publishing the outboxes still waiting for the dispatcher (up to `publish_limit`), so
+    that a client reads the events of the changes it was just answered about."""
 
-    def __init__(self, db, outbox):
+    def __init__(self, db, outbox, publish_limit: int = PUBLISHED_BEFORE_READ):
         """`outbox`: the `events.outbox.Outbox` whose waiting events are published before each read."""
         super().__init__(db, EVENTS)
         self.outbox = outbox
+        self.publish_limit = publish_limit
 
     def _publish_waiting(self) -> None:
-        while self.outbox.flush_pending(_BATCH) == _BATCH:
-            pass
+        left = self.publish_limit
+        while left > 0:
+            batch = min(_BATCH, left)
+            if self.outbox.flush_pending(batch) < batch:
+                return
+            left -= batch
 
     def get(self, resource_id: str, projection: dict | None = None) -> dict | None:
         self._publish_waiting()
