@@ -455,9 +455,9 @@ class Dispatcher:
         with self._lock:
             subscriber = self._subscribers.setdefault(subscription_id, Subscriber())
             subscriber.in_hand -= 1
-            self._ready.notify_all()  # its turn may have come back
             if outcome is None or outcome.attempt is None:  # nothing was sent
                 return
+            limit = self._attempt_limit(subscriber)
             status = outcome.attempt["statusCode"]
             if outcome.changes["state"] == DELIVERED:
                 subscriber.failures, subscriber.proven, subscriber.resting_until = 0, True, 0
@@ -465,6 +465,8 @@ class Dispatcher:
                 subscriber.failures += 1
                 if outcome.changes["state"] == RETRYING:  # it rests until this delivery, its probe, is due again
                     subscriber.resting_until = max(subscriber.resting_until, outcome.changes["nextAttemptAt"])
+            if self._attempt_limit(subscriber) > limit:
+                self._ready.notify_all()  # its listener proved itself: more of its claims may go at once
 
     # -- recording outcomes ----------------------------------------------------------------------------
 
@@ -613,7 +615,9 @@ class Dispatcher:
         with self._ready:
             self._subscribers[item.delivery["subscriptionId"]].attempting -= 1
             self._in_hand -= 1
-            self._ready.notify_all()
+            # One attempt ended, so one more may start: one waiting thread is enough (all of them would wake and
+            # go back to sleep but one, a context switch each, on every attempt).
+            self._ready.notify()
 
     # -- threads ---------------------------------------------------------------------------------------
 
@@ -741,4 +745,5 @@ class Dispatcher:
             except Exception:
                 log.exception("delivery %s failed unexpectedly; its lease will expire", item.delivery["_id"])
             self._done(item)
-            self._wake.set()
+            if self._events_written.is_set() or self._maybe_due.is_set():
+                self._wake.set()  # the loop waits for free slots to publish, fan out or claim

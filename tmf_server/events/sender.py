@@ -77,7 +77,8 @@ class Watchdog:
                 self._thread = threading.Thread(target=self._run, name="webhook-watchdog", daemon=True)
                 self._thread.start()
             heapq.heappush(self._heap, (deadline, next(self._order), entry))
-            self._changed.notify()
+            if self._heap[0][2] is entry:  # else the thread already wakes sooner, for an earlier deadline
+                self._changed.notify()
         return entry
 
     @staticmethod
