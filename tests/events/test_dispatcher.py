@@ -480,15 +480,17 @@ def test_background_chores_run_from_the_loop_and_a_failing_one_stops_nothing(db,
     assert not dispatcher.join(0), "the dispatcher's threads still run"
 
 
-class EventWrites(monitoring.CommandListener):
-    """The write commands a client sends to the event collection, in order."""
+class Commands(monitoring.CommandListener):
+    """The commands a client sends, in order: (command name, collection)."""
 
     def __init__(self):
-        self.commands: list[str] = []
+        self.sent: list[tuple[str, str]] = []
 
     def started(self, event):
-        if event.command_name in ("insert", "update", "delete") and event.command.get(event.command_name) == EVENTS:
-            self.commands.append(event.command_name)
+        self.sent.append((event.command_name, event.command.get(event.command_name)))
+
+    def to(self, collection: str, names=("insert", "update", "delete")) -> list[str]:
+        return [name for name, target in self.sent if target == collection and name in names]
 
     def succeeded(self, event):
         pass
@@ -507,8 +509,8 @@ def test_events_published_while_nobody_subscribes_are_stored_done_in_one_write(d
         written.insert({"id": f"quiet-{index}", "href": f"{BASE}/serviceProblem/quiet-{index}", "status": "acknowledged",
                         "priority": 3, "category": "c", "description": "d", "reason": "r",
                         "originatorParty": {"id": "C1", "@referredType": "Individual"}}, Change(T))
-    writes = EventWrites()
-    client = pymongo.MongoClient(engine.uri, tz_aware=True, event_listeners=[writes])
+    commands = Commands()
+    client = pymongo.MongoClient(engine.uri, tz_aware=True, event_listeners=[commands])
     dispatcher = Dispatcher(client["tmf656"], fast_settings(engine.uri)).start()
     try:
         wait_for(lambda: count(db, SERVICE_PROBLEMS, {PENDING: True}) == 0 and count(db, EVENTS, {}) == 3,
@@ -519,5 +521,30 @@ def test_events_published_while_nobody_subscribes_are_stored_done_in_one_write(d
     stored = list(db[EVENTS].find({}))
     assert {e["_problemId"] for e in stored} == {"quiet-0", "quiet-1", "quiet-2"}
     assert all(e["_fanout"] == "done" and not set(LEASE_FIELDS) & set(e) for e in stored)
-    assert writes.commands == ["insert"]  # one insert_many, and no update of the events
+    assert commands.to(EVENTS) == ["insert"]  # one insert_many, and no update of the events
     assert count(db, DELIVERIES, {}) == 0
+
+
+def test_subscriptions_are_read_after_the_changes_whose_events_they_get(db, engine, listener_factory):
+    """A subscription acknowledged before a change was written gets the change's event: the dispatcher reads
+    the active subscriptions after the outboxes it publishes, never before (a list read earlier could miss a
+    subscription made between the two reads, and the event would be stored without its delivery)."""
+    db[SERVICE_PROBLEMS].delete_many({})
+    ensure_problem_indexes(db)
+    receiver = listener_factory()
+    add_subscription(db, receiver.url)
+    ServiceProblemRepository(db, Outbox(db, publisher=lambda: None)).insert(
+        {"id": "ordered", "href": f"{BASE}/serviceProblem/ordered", "status": "acknowledged", "priority": 3,
+         "category": "c", "description": "d", "reason": "r", "originatorParty": {"id": "C1"}}, Change(T))
+    commands = Commands()
+    client = pymongo.MongoClient(engine.uri, tz_aware=True, event_listeners=[commands])
+    dispatcher = Dispatcher(client["tmf656"], fast_settings(engine.uri)).start()
+    try:
+        wait_for(lambda: receiver.delivered_ids(), message="the event delivered")
+    finally:
+        assert dispatcher.stop(15)
+        client.close()
+    sent = commands.sent
+    stored = sent.index(("insert", EVENTS))
+    outboxes_read = max(i for i, command in enumerate(sent[:stored]) if command == ("find", SERVICE_PROBLEMS))
+    assert ("find", SUBSCRIPTIONS) in sent[outboxes_read:stored]

@@ -5,13 +5,16 @@ import base64
 import hashlib
 import hmac
 import random
+import re
+import socket
+import threading
 import time
 from email.utils import formatdate
 
 import pytest
 
 from tests.support.polling import wait_for
-from tmf_server.events.sender import Sender
+from tmf_server.events.sender import DRAIN_BYTES, EXCERPT_BYTES, MAX_HEAD_BYTES, Sender
 from tmf_server.events.schedule import next_delay, parse_retry_after
 from tmf_server.events.signing import sign, signing_key
 
@@ -163,3 +166,145 @@ def test_a_connection_that_timed_out_is_not_reused(listener_factory):
     wait_for(lambda: len(receiver.received()) == 2, 10, message="both requests recorded")
     by_id = {r.webhook_id: r for r in receiver.received()}
     assert by_id["e2"].client != by_id["e1"].client
+
+
+# -- how answers are framed: a listener that writes scripted bytes -------------------------------------------
+
+class ScriptedListener:
+    """A real TCP listener on loopback that reads each request (head and Content-Length body) and writes the
+    next scripted answer, byte for byte; `close` after an answer ends the connection. Notes each request's
+    connection, so reuse can be asserted."""
+
+    def __init__(self, answers: list[tuple[bytes, bool]]):
+        self.answers = list(answers)
+        self.requests: list[tuple[int, bytes]] = []  # (connection number, request head and body)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hook?x=1"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        number = 0
+        while self.answers:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            number += 1
+            with connection:
+                buffer = b""
+                while self.answers:
+                    while b"\r\n\r\n" not in buffer:
+                        data = connection.recv(65536)
+                        if not data:
+                            break
+                        buffer += data
+                    if b"\r\n\r\n" not in buffer:
+                        break
+                    head, _, buffer = buffer.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                    while len(buffer) < length:
+                        buffer += connection.recv(65536)
+                    self.requests.append((number, head + b"\r\n\r\n" + buffer[:length]))
+                    buffer = buffer[length:]
+                    answer, close = self.answers.pop(0)
+                    connection.sendall(answer)
+                    if close:
+                        break
+
+    def close(self) -> None:
+        self._server.close()
+        self._thread.join(5)
+
+
+@pytest.fixture()
+def scripted():
+    started: list[ScriptedListener] = []
+
+    def make(*answers: tuple[bytes, bool]) -> ScriptedListener:
+        listener = ScriptedListener(list(answers))
+        started.append(listener)
+        return listener
+
+    yield make
+    for listener in started:
+        listener.close()
+
+
+def send_all(url: str, count: int) -> list:
+    sender = Sender(2.0, ("loopback",))
+    try:
+        return [sender.post(url, '{"n": %d}' % i, {**HEADERS, "webhook-id": f"e{i}"}) for i in range(count)]
+    finally:
+        sender.close()
+
+
+def test_the_request_is_one_http_1_1_post_with_its_headers_and_body(scripted):
+    listener = scripted((b"HTTP/1.1 204 No Content\r\n\r\n", False))
+    [result] = send_all(listener.url, 1)
+    assert result.delivered and result.response is None
+    [(_, request)] = listener.requests
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0] == "POST /hook?x=1 HTTP/1.1" and body == b'{"n": 0}'
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    assert headers["host"] == listener.url.split("/")[2] and headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body)) and headers["webhook-id"] == "e0"
+
+
+def test_answers_framed_by_length_or_chunks_keep_the_connection(scripted):
+    listener = scripted(
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", False),
+        (b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\nRetry-After: 9\r\n\r\n"
+         b"4;ext=1\r\nbusy\r\n6\r\n, wait\r\n0\r\nTrailer: x\r\n\r\n", False),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\nok", False))
+    results = send_all(listener.url, 3)
+    assert [(r.status, r.response) for r in results] == [(200, "first"), (503, "busy, wait"), (202, "ok")]
+    assert results[1].error == "HTTP 503 Service Unavailable" and results[1].retry_after == "9"
+    assert [number for number, _ in listener.requests] == [1, 1, 1]  # one connection carried all three
+
+
+def test_an_answer_that_ends_the_connection_is_read_and_the_next_request_opens_another(scripted):
+    listener = scripted(
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", True),
+        (b"HTTP/1.0 201 Created\r\n\r\nclose-delimited body", True),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", False))
+    results = send_all(listener.url, 3)
+    assert [(r.status, r.response) for r in results] == [(200, "ok"), (201, "close-delimited body"), (204, None)]
+    assert [number for number, _ in listener.requests] == [1, 2, 3]
+
+
+def test_a_body_longer_than_what_is_drained_closes_the_connection_but_keeps_the_status(scripted):
+    big = b"x" * (DRAIN_BYTES + 10)
+    listener = scripted((b"HTTP/1.1 500 Oops\r\nContent-Length: %d\r\n\r\n" % len(big) + big, False),
+                        (b"HTTP/1.1 204 No Content\r\n\r\n", False))
+    results = send_all(listener.url, 2)
+    assert results[0].status == 500 and results[0].response == "x" * EXCERPT_BYTES
+    assert results[1].delivered
+    assert [number for number, _ in listener.requests] == [1, 2]
+
+
+@pytest.mark.parametrize("answer, error", [
+    (b"SMTP ready\r\n\r\n", "ProtocolError: not an HTTP/1.x answer: 'SMTP ready'"),
+    (b"HTTP/1.1 2x4 Bad\r\n\r\n", "ProtocolError: not an HTTP/1.x answer: 'HTTP/1.1 2x4 Bad'"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "ProtocolError: a header line without a colon: 'no colon here'"),
+    (b"HTTP/1.1 200 OK\r\n", "ConnectionResetError: the listener closed the connection before answering"),
+])
+def test_an_answer_that_is_not_http_is_an_error_value(scripted, answer, error):
+    listener = scripted((answer, True))
+    [result] = send_all(listener.url, 1)
+    assert result.status is None and result.error == error and not result.delivered
+
+
+def test_a_header_block_without_end_is_an_error_value(scripted):
+    listener = scripted((b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"p" * (MAX_HEAD_BYTES + 1), False))
+    [result] = send_all(listener.url, 1)
+    assert result.status is None and result.error == "ProtocolError: the answer's header block is too long"
+
+
+def test_a_body_cut_short_keeps_the_status_and_drops_the_connection(scripted):
+    listener = scripted((b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly part", True),
+                        (b"HTTP/1.1 204 No Content\r\n\r\n", False))
+    results = send_all(listener.url, 2)
+    assert results[0].delivered and results[0].response is None
+    assert results[1].delivered and [number for number, _ in listener.requests] == [1, 2]

@@ -2,6 +2,7 @@
 non-public ranges only when TMF_CALLBACK_ALLOW says so. Every spelling of a host is brought to one form first."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -83,9 +84,27 @@ def allowed_addresses(url: str, allow: tuple[str, ...]) -> list:
     """check_callback, returning the addresses it checked.
 
     The dispatcher connects only to these addresses, so a DNS answer that changes between the check and
-    the connection cannot redirect a delivery.
+    the connection cannot redirect a delivery. A host name is resolved at every call; the checks that depend
+    on the URL and the policy alone are kept (the dispatcher asks once per delivery).
     """
-    # RFC 3986 has no spaces or control characters in a URL, and http.client refuses to send such a target.
+    scheme, host, port, literal = _checked_url(url, allow)
+    if literal is not None:
+        return [literal]
+    try:
+        infos = socket.getaddrinfo(host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):  # UnicodeError: a host the IDNA codec refuses, e.g. with an empty label
+        raise BadRequest(f"callback host '{host}' cannot be resolved.", code="invalidCallback") from None
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+    for address in addresses:
+        _refuse_unless_allowed(url, address, allow)
+    return addresses
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_url(url: str, allow: tuple[str, ...]) -> tuple:
+    """(scheme, canonical host, port, the literal address it names or None), once the URL's form and, for a
+    literal address, the policy are checked; raises BadRequest (not kept: a refusal is checked again)."""
+    # RFC 3986 has no spaces or control characters in a URL, and no HTTP request may carry them in its target.
     if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
         raise BadRequest(f"callback {url!r} is not a valid URL: it contains spaces or control characters.",
                          code="invalidCallback")
@@ -104,16 +123,12 @@ def allowed_addresses(url: str, allow: tuple[str, ...]) -> list:
     host = canonical_host(parts.hostname)
     literal = literal_address(host)
     if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):  # UnicodeError: a host the IDNA codec refuses, e.g. with an empty label
-            raise BadRequest(f"callback host '{host}' cannot be resolved.", code="invalidCallback") from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-    for address in addresses:
-        reason = _refusal(address, allow)
-        if reason:
-            raise BadRequest(f"callback '{url}' points to {reason} ({address}); such callbacks are refused "
-                             f"unless TMF_CALLBACK_ALLOW permits them.", code="callbackNotAllowed")
-    return addresses
+        _refuse_unless_allowed(url, literal, allow)
+    return parts.scheme, host, port, literal
+
+
+def _refuse_unless_allowed(url: str, address, allow: tuple[str, ...]) -> None:
+    reason = _refusal(address, allow)
+    if reason:
+        raise BadRequest(f"callback '{url}' points to {reason} ({address}); such callbacks are refused "
+                         f"unless TMF_CALLBACK_ALLOW permits them.", code="callbackNotAllowed")

@@ -243,10 +243,9 @@ class Dispatcher:
         self.publish()
         return self._fan_out_batch(FANOUT_BATCH).events
 
-    def _fan_out_batch(self, limit: int, active: list[dict] | None = None,
-                       take: Callable[[str], bool] | None = None) -> FanOut:
+    def _fan_out_batch(self, limit: int, take: Callable[[str], bool] | None = None) -> FanOut:
         batch = fan_out(self.events, self.subscriptions, self.deliveries, owner=self.owner, now_ms=_ms(time.time()),
-                        lease_ms=_ms(self.settings.lease_seconds), limit=limit, active=active, take=take)
+                        lease_ms=_ms(self.settings.lease_seconds), limit=limit, take=take)
         self._stored_by_fan_out(batch)
         return batch
 
@@ -287,13 +286,23 @@ class Dispatcher:
                 self._enqueue(item)
         return batch.events
 
-    def _publish_into_hands(self, free: int, active: list[dict], limit: int) -> int:
+    def _publish_into_hands(self, free: int, limit: int) -> int:
         """Publishes up to `limit` written outboxes with their events leased to this dispatcher, and fans those
-        out at once, into its hands where it can (no claim of the events). Returns how many outboxes it emptied."""
+        out at once, into its hands where it can (no claim of the events); stores them done when no
+        subscription is active. Returns how many outboxes it emptied."""
+        documents = self.outbox.pending(limit)
+        if not documents:
+            return 0
+        # Read after the changes: every subscription acknowledged before one of them was written is in it.
+        active = self.subscriptions.active()
+        if not active:
+            self.outbox.publish(documents, FANOUT_STORED_DONE)
+            return len(documents)
         now = _ms(time.time())
         lease_ms = _ms(self.settings.lease_seconds)
         token, lease = new_lease(self.owner, now, lease_ms)
-        emptied, published = self.outbox.publish_pending(limit, lease)
+        published = self.outbox.publish(documents, lease)
+
         def fan(take: Callable[[str], bool]) -> FanOut:
             batch = fan_out_leased(self.events, self.deliveries, published, token, owner=self.owner, now_ms=now,
                                    lease_until=now + lease_ms, active=active, take=take)
@@ -302,7 +311,7 @@ class Dispatcher:
 
         if published:
             self._into_hands(free, fan)
-        return emptied
+        return len(documents)
 
     def claim_due(self, slots: int) -> tuple[list[Claimed], bool]:
         """Claims up to `slots` deliveries that may go now; (claimed, whether more work is likely waiting).
@@ -706,21 +715,23 @@ class Dispatcher:
         While every slot is taken, events wait where they are (their publishing and fan-out cost nothing until
         then), but not longer than the poll interval: then one batch is published and fanned out with every
         delivery stored, so that listeners slower than the others never hold the rest back."""
-        active = self.subscriptions.active()
+        # How many subscriptions there are sizes the batches; each fan-out reads them again after the changes
+        # or events it fans out (a subscription acknowledged before a change was written gets its events).
+        subscribers = self.subscriptions.count_active()
         free = self._free_slots()
-        if active and free >= len(active):
+        if free >= max(subscribers, 1):
             self._slots_short_since = None
-            limit = min(FANOUT_BATCH, free // len(active))
-            emptied = self._publish_into_hands(free, active, limit)
+            limit = min(FANOUT_BATCH, free // max(subscribers, 1))
+            emptied = self._publish_into_hands(free, limit)
             free = self._free_slots()
             # Events stored by others (other processes, readers of event records) and ended leases: looked for
             # at each poll, and then round after round while batches come back full (a backlog).
-            if emptied < limit and (polled or self._stored_events_left) and free >= len(active):
-                batch_limit = min(FANOUT_BATCH, free // len(active))
+            if emptied < limit and (polled or self._stored_events_left) and free >= max(subscribers, 1):
+                batch_limit = min(FANOUT_BATCH, free // max(subscribers, 1))
                 self._stored_events_left = self._into_hands(free, lambda take: self._fan_out_batch(
-                    batch_limit, active, take)) >= batch_limit
+                    batch_limit, take)) >= batch_limit
             return emptied >= limit or self._stored_events_left
-        if active and not polled:
+        if subscribers and not polled:
             now = time.monotonic()
             if self._slots_short_since is None:
                 self._slots_short_since = now
@@ -728,11 +739,8 @@ class Dispatcher:
                 self._events_written.set()  # looked for again once an attempt ends (it wakes the loop)
                 return False
         self._slots_short_since = None
-        if active:
-            published = self.publish()
-        else:  # its events are stored done: the fan-out below only looks for events stored by others
-            published, _ = self.outbox.publish_pending(FANOUT_BATCH, FANOUT_STORED_DONE)
-        return self._fan_out_batch(FANOUT_BATCH, active).events >= FANOUT_BATCH or published >= FANOUT_BATCH
+        published = self.publish()
+        return self._fan_out_batch(FANOUT_BATCH).events >= FANOUT_BATCH or published >= FANOUT_BATCH
 
     def _work(self) -> None:
         while (item := self._next()) is not None:

@@ -37,12 +37,11 @@ class FanOut:
 
 
 def fan_out(events: EventSource, subscriptions: SubscriptionRepository, deliveries: DeliveryStore, *, owner: str,
-            now_ms: int, lease_ms: int, limit: int, active: list[dict] | None = None,
-            take: Callable[[str], bool] | None = None) -> FanOut:
-    """Leases up to `limit` events awaiting fan-out and fans them out (fan_out_leased)."""
-    if active is None:
-        active = subscriptions.active()
-    token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit, with_notifications=bool(active))
+            now_ms: int, lease_ms: int, limit: int, take: Callable[[str], bool] | None = None) -> FanOut:
+    """Leases up to `limit` events awaiting fan-out and fans them out (fan_out_leased) to the subscriptions active
+    once they are leased: every subscription acknowledged before one of their changes was written."""
+    token, claimed = events.claim_pending(owner, now_ms, lease_ms, limit)
+    active = subscriptions.active() if claimed else []
     return fan_out_leased(events, deliveries, claimed, token, owner=owner, now_ms=now_ms,
                           lease_until=now_ms + lease_ms, active=active, take=take)
 

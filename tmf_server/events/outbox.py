@@ -62,23 +62,19 @@ class Outbox:
         document = self.problems.find_one({"_id": problem_id, PENDING: True}, _OUTBOX_FIELDS)
         if document is None:
             return 0
-        return len(self._publish([document]))
+        return len(self.publish([document]))
 
     def flush_pending(self, limit: int = 100) -> int:
         """Publishes the events of up to `limit` documents still carrying some (written, or left by a crash);
         returns how many documents it emptied."""
-        documents = list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
+        documents = self.pending(limit)
         if documents:
-            self._publish(documents)
+            self.publish(documents)
         return len(documents)
 
-    def publish_pending(self, limit: int, carrying: dict) -> tuple[int, list[dict]]:
-        """flush_pending() for a dispatcher that decides the events' fan-out state: they are stored carrying the
-        fields `carrying` (its fan-out lease, sources.new_lease, when it fans them out next, so nobody else
-        takes them; sources.FANOUT_STORED_DONE when nobody subscribes) and returned (those not stored before).
-        Returns (documents emptied, those events)."""
-        documents = list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
-        return len(documents), self._publish(documents, carrying) if documents else []
+    def pending(self, limit: int) -> list[dict]:
+        """Up to `limit` documents whose events wait to be published (their outboxes, for publish())."""
+        return list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
 
     def backlog(self, limit: int) -> tuple[int, int | None]:
         """(documents whose events are not yet published, the epoch ms of the oldest change among up to `limit`
@@ -90,9 +86,11 @@ class Outbox:
         times = [d[changed] for d in self.problems.find({PENDING: True}, {changed: 1}).limit(limit) if changed in d]
         return count, min(times, default=None)
 
-    def _publish(self, documents: list[dict], carrying: dict | None = None) -> list[dict]:
-        """Stores the events of `documents` (with the fields `carrying` if given) and empties their outboxes;
-        returns the events stored now (not by an earlier, interrupted publishing)."""
+    def publish(self, documents: list[dict], carrying: dict | None = None) -> list[dict]:
+        """Stores the events of `documents` (read by pending()) and empties their outboxes; returns the events
+        stored now (not by an earlier, interrupted publishing). The stored events carry the fields `carrying`
+        when given: the fan-out lease of a dispatcher that fans them out next (sources.new_lease), so nobody
+        else takes them, or sources.FANOUT_STORED_DONE when nobody subscribes."""
         events = [{**event, **(carrying or {})} for document in documents for event in document.get(OUTBOX, [])]
         published = self.events.insert_published(events) if events else events
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write

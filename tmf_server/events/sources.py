@@ -55,11 +55,10 @@ class EventSource:
         for keys in EVENT_INDEXES:
             self.collection.create_index(keys)
 
-    def claim_pending(self, owner: str, now_ms: int, lease_ms: int, limit: int,
-                      with_notifications: bool = False) -> tuple[str, list[dict]]:
+    def claim_pending(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> tuple[str, list[dict]]:
         """Leases up to `limit` events awaiting fan-out: (the lease token, the events this caller now owns, each
-        with `_retaken`: True when it was taken over from a lease that ended, so its fan-out may have begun, and
-        with its `notification` if asked)."""
+        with its `notification` and `_retaken`: True when it was taken over from a lease that ended, so its
+        fan-out may have begun)."""
         token, lease = new_lease(owner, now_ms, lease_ms)
         # Never leased: one conditional update_many, then read back what carries this token (per-document
         # atomic on MongoDB; on the embedded engine every command runs alone).
@@ -81,7 +80,7 @@ class EventSource:
         if not leased:  # nothing carries the token: no read-back (the idle dispatcher's every round)
             return token, []
         owned = list(self.collection.find({"_fanoutToken": {"$eq": token}, "_fanout": {"$eq": FANOUT_PENDING}},
-                                          {**FANOUT_FIELDS, "notification": 1} if with_notifications else FANOUT_FIELDS))
+                                          {**FANOUT_FIELDS, "notification": 1}))
         never_leased = set(fresh)
         for event in owned:  # not stored: whether an earlier fan-out of it may have begun
             event["_retaken"] = event["_id"] not in never_leased

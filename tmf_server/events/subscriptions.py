@@ -65,9 +65,12 @@ class SubscriptionRepository:
         """The active subscriptions, with their filters and what sending to them needs."""
         return list(self.collection.find({"_active": {"$eq": True}}, {"_filter": 1, **SENDING_FIELDS}))
 
+    def count_active(self) -> int:
+        return self.reader.count({"_active": True})
+
     def counts(self) -> tuple[int, int]:
         """(active subscriptions, disabled ones)."""
-        total, active = self.reader.count({}), self.reader.count({"_active": True})
+        total, active = self.reader.count({}), self.count_active()
         return active, total - active
 
     def get_many(self, subscription_ids: list[str]) -> dict[str, dict]:
