@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -73,6 +74,7 @@ environment variables (README.md, "Configuration", has the details):
   TMF_MAX_URL_BYTES        longest URL, 414 above (8192)
   TMF_MAX_IN_FLIGHT        requests handled at once per process, 503 above (256)
   TMF_BODY_TIMEOUT         seconds a request body may take to arrive, 408 after (10)
+  TMF_HEADER_TIMEOUT       seconds a request line and headers may take, connection closed after (10)
   TMF_QUERY_TIMEOUT_MS     maxTimeMS of every list query (5000)
   TMF_IDEMPOTENCY_TTL      seconds an Idempotency-Key is remembered (86400)
 """
@@ -153,10 +155,18 @@ def start_admin_listener(settings: Settings, sock: socket.socket | None):
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config("tmf_server.app:admin_app_from_env", factory=True, host=settings.admin_host,
-                                           port=settings.admin_port, log_config=None, access_log=False))
+                                           port=settings.admin_port, log_config=None, access_log=False,
+                                           http=http_protocol(settings)))
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="admin-listener", daemon=True).start()
     print(f"Admin API:   http://{settings.admin_host}:{settings.admin_port}/admin/delivery", flush=True)
     return server
+
+
+def http_protocol(settings: Settings):
+    """The HTTP protocol of every listener: uvicorn's, with a deadline for each request head."""
+    from tmf_server.http_protocol import HeadTimeoutProtocol
+
+    return functools.partial(HeadTimeoutProtocol, head_timeout=settings.header_timeout)
 
 
 def serve(settings: Settings) -> int:
@@ -215,7 +225,8 @@ def serve(settings: Settings) -> int:
             admin = start_admin_listener(settings, admin_sock)
             config = uvicorn.Config("tmf_server.app:app_from_env", factory=True, host=settings.host,
                                     port=settings.port, workers=settings.workers, log_config=None,
-                                    access_log=False)  # tmf_server.monitoring writes the access log
+                                    access_log=False,  # tmf_server.monitoring writes the access log
+                                    http=http_protocol(settings))
             server = uvicorn.Server(config)
             if config.workers > 1:
                 from uvicorn.supervisors import Multiprocess

@@ -28,6 +28,7 @@ class Settings:
     max_url_bytes: int = 8192  # 414 above; keeps the query strings repeated in a list's Link header bounded
     max_in_flight: int = 256  # requests handled at once per server process; 503 + Retry-After above
     body_timeout: float = 10.0  # seconds a request body may take to arrive after the headers; 408 after
+    header_timeout: float = 10.0  # seconds a request's line and headers may take; the connection is closed after
     default_limit: int = 100
     max_limit: int = 1000
     db_timeout_ms: int = 2000
@@ -114,7 +115,7 @@ class Settings:
                 values[name] = _number(int, var, env[var])
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
-        floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_DELIVERY_TIMEOUT": "delivery_timeout",
+        floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_HEADER_TIMEOUT": "header_timeout", "TMF_DELIVERY_TIMEOUT": "delivery_timeout",
                   "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
                   "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after",
                   "TMF_INTAKE_LEASE": "intake_lease_seconds", "TMF_INTAKE_SWEEP": "intake_sweep_seconds"}

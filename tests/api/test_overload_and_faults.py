@@ -166,6 +166,18 @@ def answer_of(s: socket.socket) -> bytes:
     return data
 
 
+def one_answer(s: socket.socket) -> bytes:
+    """One answer (its head, then its Content-Length body) read from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += s.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def response_of(raw: bytes) -> requests.Response:
     """A raw HTTP/1.1 answer as a requests.Response, for the contract checkers."""
     head, _, body = raw.partition(b"\r\n\r\n")
@@ -219,6 +231,34 @@ def test_half_sent_requests_get_408_or_503_and_others_are_served_with_memory_bou
         assert grown < 64 * 1024, f"RSS grew by {grown} kB and stayed there"
     finally:
         for s in held:
+            s.close()
+        process.stop()
+
+
+def test_connections_whose_request_head_never_arrives_are_closed_and_others_are_served(tmp_path, contract):
+    """A connection that sends nothing, or a request head that stops halfway (a slowloris client), is closed
+    once TMF_HEADER_TIMEOUT has passed since it was opened or since its last answer; meanwhile, and after,
+    other clients are served, and a kept-alive connection that sends its next request in time is answered.
+    (The deadline is a lower bound only: nothing here depends on how fast the machine is.)"""
+    process, api = start_server(tmp_path, contract, TMF_HEADER_TIMEOUT=2)
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(20):
+            stalled.append(socket.create_connection(("127.0.0.1", process.port), timeout=60))  # silent
+            partial = socket.create_connection(("127.0.0.1", process.port), timeout=60)
+            partial.sendall(f"GET {CREATE_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+            stalled.append(partial)
+        kept = socket.create_connection(("127.0.0.1", process.port), timeout=60)
+        request = f"GET {CREATE_PATH}?limit=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        for _ in range(3):  # a kept-alive connection whose next request follows its answer is served each time
+            kept.sendall(request)
+            assert one_answer(kept).startswith(b"HTTP/1.1 200")
+        assert api.list("limit=1").status_code == 200  # served while the stalled connections wait
+        for s in stalled + [kept]:  # each is closed by the server without an answer (end of stream); the
+            assert answer_of(s) == b""  # kept-alive one too, once idle for the deadline after its last answer
+        assert api.create(report()).status_code == 201
+    finally:
+        for s in stalled:
             s.close()
         process.stop()
 
