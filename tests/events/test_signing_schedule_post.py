@@ -308,3 +308,11 @@ def test_a_body_cut_short_keeps_the_status_and_drops_the_connection(scripted):
     results = send_all(listener.url, 2)
     assert results[0].delivered and results[0].response is None
     assert results[1].delivered and [number for number, _ in listener.requests] == [1, 2]
+
+
+def test_a_callback_path_beyond_ascii_is_sent_percent_encoded(scripted):
+    listener = scripted((b"HTTP/1.1 204 No Content\r\n\r\n", False))
+    [result] = send_all(listener.url.replace("/hook?x=1", "/h\u00f6\u00f6k?q=\u00fc%2F"), 1)
+    assert result.delivered
+    [(_, request)] = listener.requests
+    assert request.split(b"\r\n", 1)[0] == b"POST /h%C3%B6%C3%B6k?q=%C3%BC%2F HTTP/1.1"

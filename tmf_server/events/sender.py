@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from tmf_server.errors import BadRequest
 from tmf_server.events.callbacks import allowed_addresses
@@ -228,15 +228,20 @@ class _Connection:
 
 @functools.lru_cache(maxsize=1024)
 def _route(url: str) -> tuple[tuple, str]:
-    """(scheme, host, port) and the start of the request (request line, Host, fixed headers) for a callback."""
+    """(scheme, host, port) and the start of the request (request line, Host, fixed headers) for a callback.
+    A character beyond ASCII is sent percent-encoded in the target (UTF-8) and IDNA-encoded in the host."""
     parts = urlsplit(url)
     scheme, host = parts.scheme, parts.hostname
     port = parts.port or (443 if scheme == "https" else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    shown = f"[{host}]" if ":" in host else host
+    target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_TARGET_ASCII)
+    shown = host if host.isascii() else host.encode("idna").decode("ascii")
+    shown = f"[{shown}]" if ":" in shown else shown
     host_header = shown if port == (443 if scheme == "https" else 80) else f"{shown}:{port}"
     return (scheme, host, port), (f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n"
                                   f"Content-Type: application/json\r\nUser-Agent: {USER_AGENT}\r\n")
+
+
+_TARGET_ASCII = "".join(chr(c) for c in range(33, 127))  # kept as they are (the callback check refused the rest)
 
 
 class Sender:
@@ -275,11 +280,14 @@ class Sender:
             addresses = tuple(str(ip) for ip in allowed_addresses(url, self.allow))
         except BadRequest as exc:
             return result(error=f"callback refused: {exc.message}")
-        origin, start = _route(url)
+        try:
+            origin, start = _route(url)
+            payload = body.encode("utf-8")
+            request = (start + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+                       + f"Content-Length: {len(payload)}\r\n\r\n").encode("ascii") + payload
+        except (UnicodeError, ValueError) as exc:  # a host the IDNA codec refuses
+            return result(error=f"the request cannot be written: {exc}")
         key = (*origin, addresses)
-        payload = body.encode("utf-8")
-        request = (start + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-                   + f"Content-Length: {len(payload)}\r\n\r\n").encode("latin-1") + payload
         fired = threading.Event()
         connection: _Connection | None = None
         current: list[_Connection | None] = [None]  # the watchdog aborts whichever connection the attempt is on
@@ -290,6 +298,8 @@ class Sender:
             try:
                 status, reason, answer, excerpt, keep = connection.exchange(request, deadline, reused)
             except _Stale:
+                if fired.is_set():  # the end of stream was the watchdog's abort, not the listener's close
+                    raise TimeoutError("timed out") from None
                 connection.close()  # closed by the listener while idle: once more on a new connection
                 connection = current[0] = self._connect(key, deadline)
                 status, reason, answer, excerpt, keep = connection.exchange(request, deadline, False)
