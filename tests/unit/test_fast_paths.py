@@ -1,7 +1,9 @@
 """The cheaper paths taken for speed give exactly what the general ones give: stored documents presented without
 marshmallow's generic load (`store.documents.to_api`), component schemas validated with their references
 written out (`validation.component_validator`): the same errors, messages, paths and order as the `$ref` form;
-and the body's nesting depth counted by bytes until it could matter (`limits._NestingDepth`)."""
+a patched report checked only in the attributes the patch targets (`ServiceProblemRules.check_result` with
+`changed`): the same refusals as the whole report's check; and the body's nesting depth counted by bytes until it
+could matter (`limits._NestingDepth`)."""
 from __future__ import annotations
 
 import copy
@@ -13,7 +15,10 @@ import pytest
 from marshmallow import ValidationError
 
 from tmf_server.app import load_spec
+from tmf_server.errors import BadRequest
 from tmf_server.limits import _NestingDepth
+from tmf_server.problems.repository import problem_catalog
+from tmf_server.problems.rules import ServiceProblemRules
 from tmf_server.store.documents import StoredResource, to_api
 from tmf_server.validation import component_validator, first_error, schema_validator
 
@@ -106,6 +111,30 @@ def test_written_out_references_validate_as_the_references_do(name):
         assert first_error(written_out, variant, "(resource)") == first_error(referenced, variant, "(resource)")
         refused += bool(expected)
     assert refused > 100  # the variants do exercise the errors
+
+
+def _refusal(check) -> tuple[str, str] | None:
+    try:
+        check()
+    except BadRequest as refused:
+        return refused.code, refused.message
+    return None
+
+
+def test_checking_only_the_changed_attributes_refuses_what_the_whole_check_refuses():
+    spec = load_spec()
+    rules = ServiceProblemRules(spec, problem_catalog(spec))
+    assert rules.check_result(REPRESENTATION) is None and rules.check_result(REPRESENTATION, set()) is None
+    refused = 0
+    for variant in _variants(spec["components"]["schemas"]["ServiceProblem"]):
+        changed = {name for name in {*variant, *REPRESENTATION} if variant.get(name, KeyError) !=
+                   REPRESENTATION.get(name, KeyError) or type(variant.get(name)) is not type(REPRESENTATION.get(name))}
+        whole = _refusal(lambda: rules.check_result(variant))
+        assert _refusal(lambda: rules.check_result(variant, changed)) == whole, (changed, whole)
+        # A patch that names more attributes than it changes is checked the same way.
+        assert _refusal(lambda: rules.check_result(variant, changed | {"description", "absent"})) == whole
+        refused += whole is not None
+    assert refused > 100  # the variants do exercise the refusals
 
 
 def test_a_recursive_reference_stays_a_reference():

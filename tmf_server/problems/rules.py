@@ -40,6 +40,11 @@ class ServiceProblemRules:
         # Mandatory at creation, plus status, which the server always sets: attributes can change, not vanish.
         self.required = (*spec["components"]["schemas"]["ServiceProblem_Create"].get("required", ()), "status")
         self._validator = component_validator(spec, "ServiceProblem")
+        # Whether the schema checks each attribute on its own (nothing but `properties` constrains the object, no
+        # `required`, `allOf` or `additionalProperties`): then a check of some attributes is their part of the
+        # whole check.
+        self._per_attribute = set(spec["components"]["schemas"]["ServiceProblem"]) <= {"type", "description",
+                                                                                       "properties"}
         self._date_paths = catalog.date_time_paths()
 
     def check_create(self, body: dict) -> None:
@@ -66,16 +71,23 @@ class ServiceProblemRules:
             raise BadRequest(f"{_describe(unknown)} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'}"
                              f" of ServiceProblem.", code="unknownAttribute")
 
-    def check_result(self, representation: dict) -> None:
-        """A patched representation must still be a valid, complete ServiceProblem."""
-        check_keys(representation)
+    def check_result(self, representation: dict, changed: set[str] | None = None) -> None:
+        """A patched representation must still be a valid, complete ServiceProblem.
+
+        `changed`: the only top-level attributes the change could alter (a patch's targets), when the caller
+        knows them; the others are as stored, checked when they were written, and the schema checks each
+        attribute on its own (an object of `properties`), so only these are checked again: about a tenth of the
+        server's CPU per PATCH went to validating the whole report. None: every attribute."""
+        checked = representation if changed is None or not self._per_attribute else \
+            {name: representation[name] for name in changed if name in representation}
+        check_keys(checked)
         self.check_known(representation)
         check_type(representation)
         missing = [name for name in self.required if name not in representation]
         if missing:
             raise BadRequest(f"{_describe(missing)} {'is' if len(missing) == 1 else 'are'} mandatory and cannot be removed.",
                              code="mandatoryAttribute")
-        error = first_error(self._validator, representation, "(resource)")
+        error = first_error(self._validator, checked, "(resource)")
         if error is not None:
             raise BadRequest(f"After the patch, {error}.", code="invalidValue")
 
