@@ -626,8 +626,12 @@ def test_lookup_searches_agree_with_the_oracle_and_the_corpus(kind, value, condi
 
 
 def test_some_lookups_go_through_the_flagged_reports():
-    """The corpus has reports with several customers (the second search form), so both forms are exercised."""
+    """The corpus has reports with several customers (the second search form), so both forms are exercised: the
+    id sought is a later one of some, and the first one of others (found by the second form only)."""
     assert any(len(ids_of(d, "customer")) > 1 and "C3" in ids_of(d, "customer")[1:] for d in CORPUS)
+    firsts = {ids_of(d, kind)[0] for kind in ("customer", "service", "alarm") for d in CORPUS
+              if len(ids_of(d, kind)) > 1}
+    assert firsts & {value for _kind, value, _conditions in LOOKUP_CASES}
 
 
 def test_the_intake_sweep_finds_the_same_records_on_both_engines(engine, oracle):

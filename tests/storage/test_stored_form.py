@@ -5,7 +5,7 @@ import pymongo
 import pytest
 
 from tmf_server.events.outbox import Outbox
-from tmf_server.problems.repository import (PARTY_BY_DATE, STATUS_BY_DATE, STATUS_BY_PRIORITY,
+from tmf_server.problems.repository import (INDEXES, PARTY_BY_DATE, STATUS_BY_DATE, STATUS_BY_PRIORITY,
                                             ServiceProblemRepository, ensure_indexes)
 from tmf_server.store.database import SERVICE_PROBLEMS
 from tmf_server.store.embedded import EmbeddedEngine
@@ -56,3 +56,31 @@ def test_documents_of_earlier_forms_are_brought_up_to_date_and_listed_by_status_
     oldest_first = repository.find({"status": {"$eq": "held"}, "priority": {"$lte": 2}},
                                    [("_creationDateMs", 1), ("_id", 1)], 1, 10)
     assert [d["_id"] for d in oldest_first] == ["A", "B"]
+
+
+def test_a_report_flagged_by_an_earlier_form_is_found_by_its_new_key(db):
+    """Form 4 flagged a report naming several customers in a second field (`_customerMore`); brought up to date,
+    the flag is in the key and the intake's search finds it by each of its customers."""
+    document = old("E", "acknowledged", "2026-01-02T00:00:00.000Z", 4)
+    document["relatedParty"] = [{"id": "C1", "role": "customer"}, {"id": "C2", "role": "customer"}]
+    document.update({"_customerKey": "=C1", "_customerMore": True, "_partyKey": "=C1", "_partyMore": True})
+    db[SERVICE_PROBLEMS].insert_one(document)
+    repository = ServiceProblemRepository(db, Outbox(db))
+    assert repository.bring_up_to_date() == 1
+    stored = db[SERVICE_PROBLEMS].find_one({"_id": "E"})
+    assert stored["_customerKey"] == "+C1" and stored["_partyKey"] == "+C1"
+    assert "_customerMore" not in stored and "_partyMore" not in stored
+    for customer in ("C1", "C2"):
+        assert [d["_id"] for d in repository.naming("customer", customer, limit=5)] == ["E"]
+    assert repository.count({"relatedParty": {"$elemMatch": {"id": "C2"}}}) == 1
+
+
+def test_indexes_no_query_uses_are_dropped(db):
+    """Indexes of earlier versions (the text dates, the stored form, the lookup flags) are found by their fields
+    and dropped; the engine names them its own way."""
+    collection = db[SERVICE_PROBLEMS]
+    for retired in ("creationDate", "_form", "_customerMore", "_ticketMore"):
+        collection.create_index([(retired, pymongo.ASCENDING)])
+    ensure_indexes(db)
+    fields = sorted(tuple(index["key"]) for index in collection.list_indexes())
+    assert fields == sorted([("_id",), *(tuple(field for field, _direction in keys) for keys in INDEXES)])

@@ -2,11 +2,13 @@
 
 The intake looks reports up by a customer, a trouble ticket, an alarm, a service, a resource or the cause a parent
 was made for: ids held in arrays of sub-documents. The embedded engine cannot index inside arrays (it evaluates an
-`$elemMatch` by reading every document), so each stored report also carries, per kind, its first id as a scalar
-(`_customerKey`, prefixed with "=" so the engine never reads it as a number or a date) and, when the report holds
-more than one distinct id of the kind, a flag (`_customerMore`). "A report naming id X" is then the union of two
-index-served searches, exact on every engine: the reports whose first id is X, and among the few flagged reports,
-those with an element X (`search_forms`). Parents and reports with several customers are those few.
+`$elemMatch` by reading every document), so each stored report also carries, per kind, one indexed scalar
+(`_customerKey`): its first id prefixed with "=" when that is the report's only id of the kind, with "+" when it
+names more (the prefix also keeps the engine from reading the key as a number or a date). "A report naming id X" is
+then the union of two searches of that one index, exact on every engine: the key "=X", and among the flagged
+reports (the range of keys starting with "+"), those with an element X (`search_forms`). Parents and reports with
+several customers or tickets are those few. (Earlier forms flagged them in a second indexed field, `_customerMore`;
+one index less per kind costs every write less.)
 
 Lists count their matches with the same keys (`counting_forms`): a filter on one party's or service's id (the
 `relatedParty.id=C7` of a CRM polling its customer's reports) is counted as two index-served counts, where the
@@ -28,16 +30,23 @@ LOOKUPS = {
 }
 
 
+ONLY, FIRST_OF_MORE = "=", "+"  # the key's prefix: the report's only id of the kind, or the first of several
+# Every key of a report naming more than one id of its kind: from "+" up to the next character.
+_FLAGGED = {"$gte": FIRST_OF_MORE, "$lt": chr(ord(FIRST_OF_MORE) + 1)}
+
+
 def key_field(kind: str) -> str:
     return f"_{kind}Key"
 
 
-def more_field(kind: str) -> str:
+def retired_flag_field(kind: str) -> str:
+    """The flag that earlier stored forms kept beside the key (`_customerMore: true`), dropped when rewritten."""
     return f"_{kind}More"
 
 
 def key_value(value: str) -> str:
-    return "=" + value
+    """The key of a report whose only id of the kind is `value`."""
+    return ONLY + value
 
 
 def ids_of(representation: dict, kind: str) -> list[str]:
@@ -52,29 +61,28 @@ def ids_of(representation: dict, kind: str) -> list[str]:
 
 
 def with_lookup_keys(document: dict) -> dict:
-    """`document` with the scalar key and the 'more' flag of each kind (stale ones dropped)."""
+    """`document` with the scalar key of each kind it names (stale keys and flags dropped)."""
     for kind in LOOKUPS:
         ids = ids_of(document, kind)
         document.pop(key_field(kind), None)
-        document.pop(more_field(kind), None)
+        document.pop(retired_flag_field(kind), None)
         if ids:
-            document[key_field(kind)] = key_value(ids[0])
-        if len(ids) > 1:
-            document[more_field(kind)] = True
+            document[key_field(kind)] = (ONLY if len(ids) == 1 else FIRST_OF_MORE) + ids[0]
     return document
 
 
 def search_forms(kind: str, value: str, element_condition) -> tuple[dict, dict]:
-    """The two conditions whose union finds the reports naming `value` among their ids of `kind`:
-    the first id, and an element of the flagged reports. `element_condition(value)` is the engine-exact equality."""
+    """The two conditions whose union finds the reports naming `value` among their ids of `kind`: the reports
+    whose only id it is, and the flagged reports with an element `value`. `element_condition(value)` is the
+    engine-exact equality."""
     array, match, attribute = LOOKUPS[kind]
     element = {**{k: element_condition(v) for k, v in match.items()}, attribute: element_condition(value)}
     return ({key_field(kind): {"$eq": key_value(value)}},
-            {more_field(kind): {"$eq": True}, array: {"$elemMatch": element}})
+            {key_field(kind): dict(_FLAGGED), array: {"$elemMatch": element}})
 
 
 def index_fields() -> list[str]:
-    return [field for kind in LOOKUPS for field in (key_field(kind), more_field(kind))]
+    return [key_field(kind) for kind in LOOKUPS]
 
 
 # Single-id `$elemMatch` conditions that lists count through the lookup keys: array attribute -> kind.
@@ -93,7 +101,7 @@ def one_id_condition(filter_: dict) -> tuple[str, str, str, dict] | None:
         if not isinstance(value, str):
             continue
         rest = {k: v for k, v in filter_.items() if k != array}
-        if any(k in rest for k in (key_field(kind), more_field(kind))):
+        if key_field(kind) in rest:
             continue
         return array, kind, value, rest
     return None
@@ -106,11 +114,10 @@ def counting_forms(filter_: dict) -> tuple[dict, dict] | None:
     if found is None:
         return None
     array, kind, value, rest = found
-    by_first = {**rest, key_field(kind): {"$eq": key_value(value)}}
-    return by_first, among_the_flagged(filter_, kind, value)
+    return {**rest, key_field(kind): {"$eq": key_value(value)}}, {**filter_, key_field(kind): dict(_FLAGGED)}
 
 
 def among_the_flagged(filter_: dict, kind: str, value: str) -> dict:
-    """`filter_` (which requires an element with id `value`) restricted to the reports whose first id of `kind` is
-    another: the flagged few; with the reports whose first id is `value`, every match once."""
-    return {**filter_, more_field(kind): {"$eq": True}, key_field(kind): {"$ne": key_value(value)}}
+    """`filter_` (which requires an element with id `value`) restricted to the flagged reports whose first id of
+    `kind` is another; with all the reports whose first id is `value`, every match once."""
+    return {**filter_, key_field(kind): {**_FLAGGED, "$ne": FIRST_OF_MORE + value}}

@@ -6,8 +6,8 @@ import pymongo
 from tmf_server.events.builder import Change, event_document, events_for_change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, with_outbox
 from tmf_server.problems.information import missing_information
-from tmf_server.problems.lookups import (among_the_flagged, counting_forms, ids_of, index_fields, one_id_condition,
-                                         search_forms, with_lookup_keys)
+from tmf_server.problems.lookups import (LOOKUPS, among_the_flagged, counting_forms, ids_of, index_fields,
+                                         one_id_condition, retired_flag_field, search_forms, with_lookup_keys)
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import all_of, exact_string
 from tmf_server.store.database import SERVICE_PROBLEMS
@@ -18,8 +18,8 @@ from tmf_server.store.reader import CollectionReader
 # Date-times also stored as epoch milliseconds, so that filters and sorts on them are index-served.
 INSTANT_ATTRIBUTES = ("creationDate", "lastUpdate", "resolutionDate", "statusChangeDate")
 # Version of the derived fields a stored document carries (date copies, lookup keys); older ones are brought up
-# to date when the server starts.
-STORED_FORM = 4
+# to date when the server starts. 5: the lookup keys carry the "more than one id" flag.
+STORED_FORM = 5
 _FORM = "_form"
 _BACKFILL_BATCH = 500
 OLDEST_FIRST = ((instant_field("creationDate"), 1), ("_id", 1))
@@ -54,21 +54,23 @@ INDEXES = [
     [("relatedParty.id", pymongo.ASCENDING)],
     [("affectedService.id", pymongo.ASCENDING)],
     [(PENDING, pymongo.ASCENDING)],  # documents whose events are not yet published
-    [(_FORM, pymongo.ASCENDING)],
     *([(field, pymongo.ASCENDING)] for field in index_fields()),
 ]
-# Indexes of earlier versions that no query uses any more (each costs every write).
-RETIRED_INDEXES = ("creationDate_-1", "lastUpdate_1")
+# The fields of indexes of earlier versions that no query uses any more (each costs every write): the text
+# dates (now the integer copies), the stored form (only the start-up upgrade looks for `_form $ne`, which the
+# embedded engine never answers from an index), the lookup flags (now in the keys).
+RETIRED_INDEXES = (("creationDate",), ("lastUpdate",), (_FORM,), *((retired_flag_field(kind),) for kind in LOOKUPS))
 
 
 def ensure_indexes(db) -> None:
     collection = db[SERVICE_PROBLEMS]
     for keys in INDEXES:
         collection.create_index(keys)
-    existing = {index["name"] for index in collection.list_indexes()}
-    for name in RETIRED_INDEXES:
-        if name in existing:
-            collection.drop_index(name)
+    # Found by their fields: the embedded engine names indexes its own way (`idx_serviceProblem__form`, where
+    # MongoDB says `_form_1`) and reports every direction as 1.
+    for index in list(collection.list_indexes()):
+        if tuple(index["key"]) in RETIRED_INDEXES:
+            collection.drop_index(index["name"])
 
 
 def problem_catalog(spec: dict) -> AttributeCatalog:
