@@ -91,10 +91,12 @@ class ServiceProblemRules:
         if error is not None:
             raise BadRequest(f"After the patch, {error}.", code="invalidValue")
 
-    def normalise_dates(self, representation: dict) -> None:
-        """Stores every date-time in one form (UTC, ms, Z) so that filters compare them correctly."""
+    def normalise_dates(self, representation: dict, changed: set[str] | None = None) -> None:
+        """Stores every date-time in one form (UTC, ms, Z) so that filters compare them correctly; `changed`: only
+        in these top-level attributes (the others are as stored, in that form already)."""
         for path in self._date_paths:
-            _rewrite(representation, path)
+            if changed is None or path[0] in changed:
+                _rewrite(representation, path)
 
 
 def _rewrite(node, path: tuple[str, ...], full: str = "") -> None:

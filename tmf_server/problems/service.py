@@ -137,7 +137,7 @@ class ServiceProblemService:
             after = copy.deepcopy(before)
             change(after)
             self.rules.check_result(after, changed)
-            self.rules.normalise_dates(after)  # before comparing: a date restated in another form is no change
+            self.rules.normalise_dates(after, changed)  # before comparing: a date restated in another form is no change
             if after == before:
                 return current
             now = self.clock()
