@@ -40,8 +40,6 @@ def with_outbox(document: dict, carried: list[dict], events: list[dict]) -> dict
     return document
 
 
-_OUTBOX_FIELDS = {OUTBOX: 1, "_version": 1, DELETING: 1}
-
 
 class Outbox:
     def __init__(self, db, publisher: Callable[[], None] | None = None):
@@ -59,7 +57,7 @@ class Outbox:
 
     def flush(self, problem_id: str) -> int:
         """Publishes the events waiting in one document; returns how many it published."""
-        document = self.problems.find_one({"_id": problem_id, PENDING: True}, _OUTBOX_FIELDS)
+        document = self.problems.find_one({"_id": problem_id, PENDING: True})  # whole: see pending()
         if document is None:
             return 0
         return len(self.publish([document]))
@@ -73,8 +71,10 @@ class Outbox:
         return len(documents)
 
     def pending(self, limit: int) -> list[dict]:
-        """Up to `limit` documents whose events wait to be published (their outboxes, for publish())."""
-        return list(self.problems.find({PENDING: True}, _OUTBOX_FIELDS).limit(limit))
+        """Up to `limit` documents whose events wait to be published (their outboxes, for publish()). Read whole:
+        the embedded engine applies a projection by deep-copying each document, which costs more than sending the
+        rest of it (the outbox is most of a pending document anyway)."""
+        return list(self.problems.find({PENDING: True}).limit(limit))
 
     def backlog(self, limit: int) -> tuple[int, int | None]:
         """(documents whose events are not yet published, the epoch ms of the oldest change among up to `limit`
