@@ -233,7 +233,7 @@ class IntakeService:
         if target is not None:
             try:
                 problem = self.problems.update(target.representation["id"], append_notification(conversion),
-                                               correlation_id=correlation, read=target,
+                                               correlation_id=correlation, read=target, check_changes_only=True,
                                                tracking=self._tracking(conversion, "appended")).representation
                 outcome = "merged"
             except (NoLongerOpen, NotFound):  # closed or deleted since it was found: a new report
@@ -268,7 +268,7 @@ class IntakeService:
         finished: dict[str, str] = {}
         try:
             problem = self.problems.update(report.representation["id"], finish_from_source(conversion, finished),
-                                           correlation_id=correlation, read=report,
+                                           correlation_id=correlation, read=report, check_changes_only=True,
                                            tracking=self._tracking(conversion, conversion.reason + ":")).representation
         except (NoLongerOpen, NotFound):
             return {"outcome": "cleared", "reason": f"{conversion.reason}: no open report, none opened"}
@@ -294,6 +294,7 @@ class IntakeService:
             try:
                 touched.append(self.problems.update(report.representation["id"], record_event(conversion),
                                                     correlation_id=correlation, read=report,
+                                                    check_changes_only=True,
                                                     tracking=self._tracking(conversion, conversion.reason + ":"))
                                .representation)
             except (NoLongerOpen, NotFound):
@@ -327,7 +328,7 @@ class IntakeService:
         if parent is not None:
             try:
                 parent = self.problems.update(parent["id"], adopt_children(children, conversion),
-                                              correlation_id=correlation,
+                                              correlation_id=correlation, check_changes_only=True,
                                               tracking=self._tracking(conversion, "more reports with this cause:")
                                               ).representation
             except NoLongerOpen:  # finished meanwhile: a new parent for the open reports

@@ -7,7 +7,7 @@ from tmf_server.bodies import check_keys
 from tmf_server.dates import canonical_datetime, parse_datetime
 from tmf_server.errors import BadRequest
 from tmf_server.query.catalog import AttributeCatalog
-from tmf_server.validation import component_validator, first_error
+from tmf_server.validation import component_validator, first_error, schema_validator
 
 SERVER_OWNED_DATES = frozenset({"creationDate", "lastUpdate", "statusChangeDate", "resolutionDate"})
 IDENTITY = frozenset({"id", "href"})
@@ -19,6 +19,9 @@ NOT_CREATABLE = IDENTITY | SERVER_OWNED_DATES | {"trackingRecord"}
 _PROBLEM_TYPE = re.compile(r"[A-Z][A-Za-z0-9]*Problem")
 # Links between problems have two sides; only the group and ungroup tasks write both together.
 GROUP_LINKS = frozenset({"parentProblem", "underlyingProblem"})
+# Keywords that say nothing about validity: a schema made only of these, `type`, and `properties` (an object) or
+# `items` (an array) is valid for a value exactly when each property (item) is valid for its own schema.
+_ANNOTATIONS = frozenset({"description", "example", "title", "components"})
 
 
 def _describe(names) -> str:
@@ -45,6 +48,7 @@ class ServiceProblemRules:
         # whole check.
         self._per_attribute = set(spec["components"]["schemas"]["ServiceProblem"]) <= {"type", "description",
                                                                                        "properties"}
+        self._parts = _PartValidators.of(self._validator.schema)
         self._date_paths = catalog.date_time_paths()
 
     def check_create(self, body: dict) -> None:
@@ -71,13 +75,22 @@ class ServiceProblemRules:
             raise BadRequest(f"{_describe(unknown)} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'}"
                              f" of ServiceProblem.", code="unknownAttribute")
 
-    def check_result(self, representation: dict, changed: set[str] | None = None) -> None:
+    def check_result(self, representation: dict, changed: set[str] | None = None, *,
+                     stored: dict | None = None) -> None:
         """A patched representation must still be a valid, complete ServiceProblem.
 
         `changed`: the only top-level attributes the change could alter (a patch's targets), when the caller
         knows them; the others are as stored, checked when they were written, and the schema checks each
         attribute on its own (an object of `properties`), so only these are checked again: about a tenth of the
-        server's CPU per PATCH went to validating the whole report. None: every attribute."""
+        server's CPU per PATCH went to validating the whole report. None: every attribute.
+
+        `stored`: the representation it was changed from, as stored (and so checked when it was written). Then only
+        what differs from it is checked: the attributes whose value changed and, in a list, the entries it did not
+        have (an append to a grown report checks the entries appended, not the whole report). Validity is decided
+        attribute by attribute and entry by entry (_PartValidators), so the answer is the whole check's; when that
+        finds anything wrong, the whole check runs and gives its error, word for word."""
+        if stored is not None and self._parts is not None and self._changes_valid(representation, stored):
+            return
         checked = representation if changed is None or not self._per_attribute else \
             {name: representation[name] for name in changed if name in representation}
         check_keys(checked)
@@ -91,12 +104,72 @@ class ServiceProblemRules:
         if error is not None:
             raise BadRequest(f"After the patch, {error}.", code="invalidValue")
 
+    def _changes_valid(self, representation: dict, stored: dict) -> bool:
+        """Whether `representation` passes every check of check_result, given that `stored` did."""
+        try:
+            changed = {name: _added(value, stored[name]) if isinstance(value, list) and isinstance(stored.get(name), list)
+                       else None for name, value in representation.items()
+                       if name not in stored or stored[name] != value}
+            for name, added in changed.items():
+                check_keys(representation[name] if added is None else added, name)
+            self.check_known(representation)
+            check_type(representation)
+        except BadRequest:
+            return False
+        if any(name not in representation for name in self.required):
+            return False
+        return all(self._parts.valid(name, representation[name], added) for name, added in changed.items())
+
     def normalise_dates(self, representation: dict, changed: set[str] | None = None) -> None:
         """Stores every date-time in one form (UTC, ms, Z) so that filters compare them correctly; `changed`: only
         in these top-level attributes (the others are as stored, in that form already)."""
         for path in self._date_paths:
             if changed is None or path[0] in changed:
                 _rewrite(representation, path)
+
+
+def _added(value: list, before: list) -> list:
+    """The entries of `value` that are not entries of `before` kept in their order (an append, and the entries a
+    bounded list dropped, leave the others in order): walks both lists once. An entry moved counts as added."""
+    added, position = [], 0
+    for entry in value:
+        found = position
+        while found < len(before) and before[found] != entry:
+            found += 1
+        if found < len(before):
+            position = found + 1
+        else:
+            added.append(entry)
+    return added
+
+
+class _PartValidators:
+    """Validators of the attributes of a schema that validates attribute by attribute (an object schema with only
+    `type`, `properties` and annotations), and of the entries of its list attributes that validate entry by entry
+    (`type: array`, `items` and annotations); each with the schema's components, for the references left."""
+
+    def __init__(self, components: dict, properties: dict):
+        self.whole = {name: schema_validator({"components": components, **schema})
+                      for name, schema in properties.items()}
+        self.entries = {name: schema_validator({"components": components, **schema["items"]})
+                        for name, schema in properties.items()
+                        if set(schema) - _ANNOTATIONS == {"type", "items"} and schema["type"] == "array"
+                        and isinstance(schema["items"], dict)}
+
+    @classmethod
+    def of(cls, schema: dict) -> "_PartValidators | None":
+        if set(schema) - _ANNOTATIONS != {"type", "properties"} or schema["type"] != "object":
+            return None  # validity is not attribute by attribute: every change is checked whole
+        return cls(schema.get("components", {}), schema["properties"])
+
+    def valid(self, name: str, value, added: list | None) -> bool:
+        """Whether the attribute `name` with `value` is valid, where only the `added` entries of a list are new
+        (None: the whole value is). An attribute the schema does not declare is valid (no additionalProperties)."""
+        if added is not None and name in self.entries:
+            entry = self.entries[name]
+            return all(entry.is_valid(item) for item in added)
+        validator = self.whole.get(name)
+        return validator is None or validator.is_valid(value)
 
 
 def _rewrite(node, path: tuple[str, ...], full: str = "") -> None:

@@ -121,12 +121,14 @@ class ServiceProblemService:
     def update(self, problem_id: str, change: Callable[[dict], None], *, correlation_id: str | None = None,
                tracking: str | None = None, if_match: str | None = None,
                reason_given: Callable[[dict, dict], bool] | None = None, read: Stored | None = None,
-               changed: set[str] | None = None) -> Stored:
+               changed: set[str] | None = None, check_changes_only: bool = False) -> Stored:
         """The one read-modify-write of a report: `change` mutates a copy of the representation (it may raise
         an ApiError to refuse); the result is validated, lifecycle rules apply, and it is written against the
         version it was read at (re-read and re-applied when another write came first). `read`: the report as the
         caller has just read it (with its stored document): the first attempt starts from it instead of reading.
-        `changed`: the top-level attributes `change` may alter, when known (only they are validated again)."""
+        `changed`: the top-level attributes `change` may alter, when known (only they are validated again).
+        `check_changes_only`: the result is checked only where it differs from the stored report (the intake's
+        appends to grown reports; ServiceProblemRules.check_result says why the answer is the same)."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = read if read is not None and read.document is not None else self.get(problem_id)
             read = None  # a second attempt reads the version that came first
@@ -136,7 +138,7 @@ class ServiceProblemService:
             before = current.representation
             after = copy.deepcopy(before)
             change(after)
-            self.rules.check_result(after, changed)
+            self.rules.check_result(after, changed, stored=before if check_changes_only else None)
             self.rules.normalise_dates(after, changed)  # before comparing: a date restated in another form is no change
             if after == before:
                 return current
