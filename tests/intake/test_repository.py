@@ -237,3 +237,37 @@ def test_records_left_received_are_found_once_their_lease_ran_out_and_taken_over
     assert repo.take_over(crashed, lease_ms=60_000) is None  # the old token no longer holds it
     assert repo.left_received(10) == []
     assert running["outcome"] == legacy["outcome"] == "received"
+
+
+def test_the_tickets_of_records_stored_by_an_earlier_version_are_carried_over_once(repo, db):
+    # records as an earlier version stored them: finished, with the report they made or changed, no ticket document
+    def old_record(event_id: str, ticket_id, problem_id: str, received: str) -> dict:
+        return {"_id": f"troubleTicket:{event_id}", "source": "troubleTicket", "sourceEventId": event_id,
+                "eventType": "TroubleTicketCreateEvent", "receivedAt": received, "outcome": "merged",
+                "_problemId": problem_id, "payload": {"eventId": event_id, "event": {"troubleTicket": {"id": ticket_id}}}}
+
+    db[INTAKE_EVENTS].insert_many([
+        old_record("e1", "TT-1", "P-old", "2026-11-21T09:00:00.000Z"),
+        old_record("e2", "TT-1", "P-new", "2026-11-21T09:05:00.000Z"),  # the latest record of TT-1
+        old_record("e0", "TT-1", "P-older", "2026-11-21T08:00:00.000Z"),
+        old_record("e3", "4711", "P-digits", "2026-11-21T09:00:00.000Z"),
+        old_record("e4", 4712, "P-number", "2026-11-21T09:00:00.000Z"),  # no ticket id the intake reads: none
+        {**old_record("e5", "TT-5", "P-5", "2026-11-21T09:00:00.000Z"), "outcome": "rejected", "_problemId": None},
+    ])
+    db[INTAKE_EVENTS].insert_one({"_id": "~ticket:TT-9", "_report": "P-written-by-this-version"})
+    db[INTAKE_EVENTS].insert_one(old_record("e9", "TT-9", "P-stale", "2026-11-21T09:00:00.000Z"))
+    db[INTAKE_EVENTS].delete_many({"_id": "~ticketsCarriedOver"})
+    ensure_indexes(db)
+
+    def tickets() -> dict:
+        return {d["_id"]: d["_report"] for d in db[INTAKE_EVENTS].find({"_id": {"$gt": "~ticket:", "$lt": "~ticket;"}})}
+
+    assert tickets() == {"~ticket:TT-1": "P-new", "~ticket:4711": "P-digits", "~ticket:TT-9": "P-written-by-this-version"}
+    # once: a later start reads no record again (a record stored now without its ticket document stays so)
+    db[INTAKE_EVENTS].insert_one(old_record("e6", "TT-6", "P-6", "2026-11-21T09:00:00.000Z"))
+    ensure_indexes(db)
+    assert "~ticket:TT-6" not in tickets()
+    # none of these documents is a record: the record lists and reads never show them
+    assert repo.count(repo.record_query()) == 8
+    assert repo.count(repo.record_query(problem_id="P-new")) == 1
+    assert repo.get("~ticket:TT-1") is None and repo.get("~ticketsCarriedOver") is None

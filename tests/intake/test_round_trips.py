@@ -60,15 +60,16 @@ def test_a_notification_costs_seven_round_trips_whether_it_opens_a_report_or_is_
     customer, product = unique("C"), unique("P")
     commands.sent.clear()
     assert receive(intake, ticket_event(customer_id=customer, product_id=product))["outcome"] == "created"
-    # the record stored with its locks; the ticket's and the customer's lookups, each the union of two
-    # index-served searches; the report; the record finished with its locks released
-    assert commands.sent == [("update", "intakeEvent"), *[("find", "serviceProblem")] * 4,
-                             ("insert", "serviceProblem"), ("update", "intakeEvent")]
+    # the record stored with its locks; the ticket's lookup (the reports whose first ticket it is, and the
+    # ticket's document beside the records), the customer's (the union of two index-served searches); the report;
+    # the record finished with its locks released and the ticket's report written
+    assert commands.sent == [("update", "intakeEvent"), ("find", "serviceProblem"), ("find", "intakeEvent"),
+                             *[("find", "serviceProblem")] * 2, ("insert", "serviceProblem"), ("update", "intakeEvent")]
     commands.sent.clear()
     assert receive(intake, ticket_event(customer_id=customer, product_id=product))["outcome"] == "merged"
     # the same, with the open report written against the version its lookup read (no second read)
-    assert commands.sent == [("update", "intakeEvent"), *[("find", "serviceProblem")] * 4,
-                             ("update", "serviceProblem"), ("update", "intakeEvent")]
+    assert commands.sent == [("update", "intakeEvent"), ("find", "serviceProblem"), ("find", "intakeEvent"),
+                             *[("find", "serviceProblem")] * 2, ("update", "serviceProblem"), ("update", "intakeEvent")]
     assert len(woken) == 2  # each write handed its events to the dispatcher
 
 
@@ -80,3 +81,21 @@ def test_a_redelivery_takes_no_lock_and_looks_nothing_up(counted):
     assert receive(intake, event)["outcome"] == "duplicate"
     # the store (refused at the record, before its locks), the stored record read, its duplicate count raised
     assert commands.sent == [("update", "intakeEvent"), ("find", "intakeEvent"), ("findAndModify", "intakeEvent")]
+
+
+def test_a_ticket_appended_to_a_report_is_found_without_reading_the_reports_that_name_several_tickets(counted):
+    intake, commands, _woken = counted
+    customer, product = unique("C"), unique("P")
+    first = receive(intake, ticket_event(customer_id=customer, product_id=product))
+    second_ticket = unique("TT")
+    assert receive(intake, ticket_event(customer_id=customer, product_id=product,
+                                        ticket_id=second_ticket))["outcome"] == "merged"  # by the customer
+    commands.sent.clear()
+    change = ticket_event(customer_id=None, product_id=None, ticket_id=second_ticket, characteristics=[],
+                          event_type="TroubleTicketAttributeValueChangeEvent")
+    record = receive(intake, change)
+    assert record["outcome"] == "merged" and record["serviceProblem"]["id"] == first["serviceProblem"]["id"]
+    # the report whose first ticket it is (none), the ticket's document, then its report read by id: no search
+    # of the reports flagged with several tickets
+    finds = [c for c in commands.sent if c[0] == "find"]
+    assert finds == [("find", "serviceProblem"), ("find", "intakeEvent"), ("find", "serviceProblem")]

@@ -27,7 +27,8 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from tmf_server.intake.merge import CAUSE_PATHS, customers, is_parent
-from tmf_server.problems.lifecycle import NOT_OPEN_STATUSES
+from tmf_server.problems.lifecycle import NOT_OPEN_STATUSES, is_open_status
+from tmf_server.problems.lookups import ids_of
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.service import Stored
 from tmf_server.query.filters import exact_string
@@ -41,7 +42,17 @@ INTAKE_EVENTS = "intakeEvent"
 RETIRED_LOCK_COLLECTION = "intakeLock"
 
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
+NOT_A_RECORD = "~"  # how the ids of the documents beside the records begin (no source's name does)
 LOCK_PREFIX = "~lock:"
+# The report a trouble ticket was last appended to or made into: `_id` = "~ticket:" + ticket id, `_report` (not
+# `_problemId`, which the record lists filter on), written with the outcome of the record that did it (the same
+# write). How the intake finds the report of a ticket
+# without reading every report that names several tickets (open_report_of_ticket).
+TICKET_PREFIX = "~ticket:"
+TICKET_REPORT = "_report"
+# Written once the tickets of the records of earlier versions (stored without these documents) were carried over.
+TICKETS_CARRIED_OVER = "~ticketsCarriedOver"
+_CARRY_OVER_BATCH = 500
 LOCK_OWNER = "_lockOwner"
 LOCK_UNTIL = "_lockUntil"  # epoch ms; 0 once released. Released and expired locks are deleted by the sweep
 # Lock documents a sweep deletes per command, and commands per sweep at most: released locks stay (releasing is
@@ -123,6 +134,35 @@ def ensure_indexes(db) -> None:
         db[INTAKE_EVENTS].create_index(keys)
     if RETIRED_LOCK_COLLECTION in db.list_collection_names():
         db.drop_collection(RETIRED_LOCK_COLLECTION)
+    _carry_tickets_over(db[INTAKE_EVENTS])
+
+
+def _carry_tickets_over(events) -> int:
+    """Writes, once, the ticket documents of the trouble ticket records stored by earlier versions (without them):
+    for each ticket, the report of its latest record; a ticket document written meanwhile by this version stays.
+    Returns how many tickets it wrote."""
+    if events.find_one({"_id": TICKETS_CARRIED_OVER}) is not None:
+        return 0
+    latest: dict[str, tuple[str, str]] = {}  # ticket id -> (receivedAt, report id) of its latest record
+    after = ""
+    while True:
+        batch = list(events.find({"source": {"$eq": "troubleTicket"}, "_problemId": {"$gt": ""}, "_id": {"$gt": after}},
+                                 {"payload": 1, "_problemId": 1, "receivedAt": 1})  # a nested projection comes back flat on the engine
+                     .sort([("_id", 1)]).limit(_CARRY_OVER_BATCH))
+        for record in batch:
+            ticket = ((record.get("payload") or {}).get("event") or {}).get("troubleTicket") or {}
+            received = record.get("receivedAt") or ""
+            if isinstance(ticket.get("id"), str) and latest.get(ticket["id"], ("",))[0] <= received:
+                latest[ticket["id"]] = (received, record["_problemId"])
+        if len(batch) < _CARRY_OVER_BATCH:
+            break
+        after = batch[-1]["_id"]
+    writes = [UpdateOne({"_id": TICKET_PREFIX + ticket}, {"$setOnInsert": {TICKET_REPORT: problem}}, upsert=True)
+              for ticket, (_received, problem) in latest.items()]
+    for start in range(0, len(writes), _CARRY_OVER_BATCH):
+        events.bulk_write(writes[start:start + _CARRY_OVER_BATCH], ordered=False)
+    events.update_one({"_id": TICKETS_CARRIED_OVER}, {"$set": {"tickets": len(writes)}}, upsert=True)
+    return len(writes)
 
 
 class IntakeRepository:
@@ -198,13 +238,18 @@ class IntakeRepository:
         return list(self.events.find({"outcome": {"$eq": RECEIVED}, "_leaseUntil": {"$lte": now_ms()},
                                       "_recordBase": {"$exists": True}}).limit(limit))
 
-    def finish(self, stored: dict, outcome: dict, locks: Locks | None = None) -> dict:
-        """Records the outcome (only the holder of the processing lease can) and releases the locks, in one write.
+    def finish(self, stored: dict, outcome: dict, locks: Locks | None = None, ticket: str | None = None) -> dict:
+        """Records the outcome (only the holder of the processing lease can) and releases the locks, in one write;
+        with the `ticket` of a record that created or changed a report, that report becomes the ticket's.
         Returns the record as stored now."""
         finished = UpdateOne({"_id": stored["_id"], "_token": s(stored["_token"])},
                              {"$set": outcome, "$unset": {"_token": "", "_leaseUntil": "", "_takeovers": ""}})
         writes = [finished, *_releasing(locks or Locks())]
-        if self.events.bulk_write(writes, ordered=False).matched_count == len(writes):
+        if ticket and outcome.get("_problemId"):
+            writes.append(UpdateOne({"_id": TICKET_PREFIX + ticket}, {"$set": {TICKET_REPORT: outcome["_problemId"]}},
+                                    upsert=True))
+        result = self.events.bulk_write(writes, ordered=False)
+        if result.matched_count + result.upserted_count == len(writes):
             done = {**stored, **outcome}
             for name in ("_token", "_leaseUntil", "_takeovers"):
                 done.pop(name, None)
@@ -218,7 +263,7 @@ class IntakeRepository:
                                           {"$set": {"_leaseUntil": 0}}), *_releasing(locks or Locks())], ordered=False)
 
     def get(self, record_id: str) -> dict | None:
-        if record_id.startswith(LOCK_PREFIX):
+        if record_id.startswith(NOT_A_RECORD):
             return None
         return self.events.find_one({"_id": record_id})
 
@@ -290,11 +335,13 @@ class IntakeRepository:
 
     # -- open reports (read only; every write goes through ServiceProblemService) -----------------------------
 
-    def _open_stored(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[Stored]:
-        """Open reports naming `value` among their ids of `kind` and matching every term, oldest first, as read
-        (a change can be written against the version read, without reading the report again)."""
+    def _open_stored(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES,
+                     first_only: bool = False) -> list[Stored]:
+        """Open reports naming `value` among their ids of `kind` (as the first, with `first_only`) and matching
+        every term, oldest first, as read (a change can be written against the version read, without reading the
+        report again)."""
         return [Stored(to_api(d), d["_version"], d)
-                for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit)]
+                for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit, first_only=first_only)]
 
     def _open(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES) -> list[dict]:
         return [found.representation for found in self._open_stored(kind, value, *terms, limit=limit)]
@@ -307,7 +354,19 @@ class IntakeRepository:
                      and any(_names_subject(r.representation, kind, value) for kind, value in subjects)), None)
 
     def open_report_of_ticket(self, ticket_id: str) -> Stored | None:
-        return next((r for r in self._open_stored("ticket", ticket_id) if not is_parent(r.representation)), None)
+        """The oldest open report (not a parent) naming the ticket, among those whose first ticket it is (made from
+        it, by the intake or a client) and the report the ticket's latest notification created or changed (the
+        ticket's document). Two index-served reads, neither reading the reports that name several tickets."""
+        found = self._open_stored("ticket", ticket_id, first_only=True)
+        latest = self.events.find_one({"_id": TICKET_PREFIX + ticket_id})
+        problem_id = latest.get(TICKET_REPORT) if latest else None
+        if problem_id and all(r.representation["id"] != problem_id for r in found):
+            document = self.problems.get(problem_id)
+            if document is not None and is_open_status(document.get("status")) \
+                    and ticket_id in ids_of(document, "ticket"):
+                found.append(Stored(to_api(document), document["_version"], document))
+        return min((r for r in found if not is_parent(r.representation)),
+                   key=lambda r: (r.representation.get("creationDate", ""), r.representation["id"]), default=None)
 
     def open_reports_of_alarm(self, alarm_id: str) -> list[Stored]:
         """Every open report with this underlying alarm, children before their parent (parents last)."""

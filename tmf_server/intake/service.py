@@ -148,7 +148,7 @@ class IntakeService:
             self.repository.abandon(stored, locks)
             raise
         outcome["completedAt"] = self.clock()
-        final = self.repository.finish(stored, outcome, locks)
+        final = self.repository.finish(stored, outcome, locks, ticket=outcome.pop("_ticket", None))
         return record_representation(final, record_base), 201 if outcome["outcome"] == "created" else 200
 
     def sweep(self, limit: int = SWEEP_BATCH) -> int:
@@ -250,7 +250,7 @@ class IntakeService:
         reason = (f"appended to open report {problem['id']}" if outcome == "merged" else
                   f"report {problem['id']} created in status {problem['status']}")
         result = {"outcome": outcome, "reason": reason, "serviceProblem": problem_ref(problem),
-                  "_problemId": problem["id"]}
+                  "_problemId": problem["id"], "_ticket": conversion.ticket_id}
         parent = self._group(problem, conversion, api_base, correlation)
         if parent is not None:
             result["parentProblem"] = problem_ref(parent)

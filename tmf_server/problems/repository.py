@@ -245,11 +245,13 @@ class ServiceProblemRepository(CollectionReader):
             return super().count(filter_, max_time_ms)
         return sum(CollectionReader.count(self, form, max_time_ms) for form in forms)
 
-    def naming(self, kind: str, value: str, *conditions: dict, limit: int) -> list[dict]:
+    def naming(self, kind: str, value: str, *conditions: dict, limit: int, first_only: bool = False) -> list[dict]:
         """Up to `limit` stored reports (oldest first) that name `value` among their ids of `kind`
-        (problems/lookups.py) and match every condition; index-served on both engines."""
+        (problems/lookups.py), or as their first id of it with `first_only`, and match every condition;
+        index-served on both engines."""
         found: dict[str, dict] = {}
-        for form in search_forms(kind, value, exact_string):
+        forms = search_forms(kind, value, exact_string)
+        for form in forms[:1] if first_only else forms:
             for document in self.collection.find(all_of([form, *conditions])).sort(list(OLDEST_FIRST)).limit(limit):
                 if not document.get(DELETING):
                     found.setdefault(document["_id"], document)
