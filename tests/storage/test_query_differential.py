@@ -625,6 +625,18 @@ def test_lookup_searches_agree_with_the_oracle_and_the_corpus(kind, value, condi
         assert [d["_id"] for d in repository.naming(kind, value, *conditions, limit=CORPUS_SIZE)] == expected
 
 
+@pytest.mark.parametrize("kind, value, conditions", LOOKUP_CASES, ids=[f"{k}={v}/{len(c)}" for k, v, c in LOOKUP_CASES])
+def test_lookups_by_the_first_id_agree_with_the_oracle_and_the_corpus(kind, value, conditions, engine, oracle):
+    """`naming(..., first_only=True)` (the intake's ticket lookup): the reports whose first id of the kind it is."""
+    expected = [i for i in _truth(kind, value, conditions)
+                if ids_of(next(d for d in CORPUS if d["_id"] == i), kind)[0] == value]
+    for reader in (engine, oracle):
+        repository = ServiceProblemRepository(reader.db, Outbox(reader.db))
+        assert [d["_id"] for d in repository.naming(kind, value, *conditions, limit=CORPUS_SIZE,
+                                                    first_only=True)] == expected
+    assert expected or kind == "customer"
+
+
 def test_some_lookups_go_through_the_flagged_reports():
     """The corpus has reports with several customers (the second search form), so both forms are exercised: the
     id sought is a later one of some, and the first one of others (found by the second form only)."""
@@ -654,12 +666,9 @@ def test_the_intake_sweep_finds_the_same_records_on_both_engines(engine, oracle)
     assert found[0] == found[1] == ["alarm:sweep-0", "alarm:sweep-4"]
 
 
-def test_intake_records_and_locks_answer_alike_on_both_engines(engine, oracle, monkeypatch):
-    """The intake keeps its locks in the records' collection (ordered bulk upserts conditioned on the lease, the
-    record's `$setOnInsert` in the same write): storing with locks, a refusal, releasing with the outcome, the
-    record list and count (ANY_RECORD), the sweep's read and the dropping of released locks answer alike on the
-    embedded engine (with the intake's indexes) and on mongomock."""
-    # pymongo 4.9+ hands a `sort` argument (None here) to mongomock 4.3's bulk builder, which predates it
+@pytest.fixture()
+def oracle_bulk_writes(monkeypatch):
+    """pymongo 4.9+ hands a `sort` argument (None here) to mongomock 4.3's bulk builder, which predates it."""
     add_update = mongomock.collection.BulkOperationBuilder.add_update
 
     def without_sort(self, *args, sort=None, **kwargs):
@@ -667,6 +676,13 @@ def test_intake_records_and_locks_answer_alike_on_both_engines(engine, oracle, m
         return add_update(self, *args, **kwargs)
 
     monkeypatch.setattr(mongomock.collection.BulkOperationBuilder, "add_update", without_sort)
+
+
+def test_intake_records_and_locks_answer_alike_on_both_engines(engine, oracle, oracle_bulk_writes):
+    """The intake keeps its locks in the records' collection (ordered bulk upserts conditioned on the lease, the
+    record's `$setOnInsert` in the same write): storing with locks, a refusal, releasing with the outcome (and the
+    ticket's report), the record list and count (ANY_RECORD), the sweep's read and the dropping of released locks
+    answer alike on the embedded engine (with the intake's indexes) and on mongomock."""
     seen = []
     for db in (engine.db, oracle.db):
         ensure_intake_indexes(db)
@@ -692,7 +708,10 @@ def test_intake_records_and_locks_answer_alike_on_both_engines(engine, oracle, m
         state, _stored, duplicate_locks = repository.store(record(1), 60_000, ["other"])
         answers["duplicate"] = (state, duplicate_locks.keys)  # the write stops at the record, before "other"
         answers["left received"] = [r["_id"] for r in repository.left_received(10)]
-        answers["finished"] = repository.finish(first, {"outcome": "created"}, locks)["outcome"]
+        answers["finished"] = repository.finish(first, {"outcome": "created", "_problemId": "P1"}, locks,
+                                                ticket="4711")["outcome"]
+        answers["ticket's report"] = db[INTAKE_EVENTS].find_one({"_id": "~ticket:4711"})["_report"]
+        answers["records of P1"] = count(repository.record_query(problem_id="P1"))
         answers["second takes the rest"] = repository.lock(["zzz", "ticket:4711", "alarm:9"], 60_000, 5,
                                                            second_locks).keys
         answers["records"] = [d["_id"] for d in repository.find(repository.record_query(), 0, 10)]
@@ -709,4 +728,31 @@ def test_intake_records_and_locks_answer_alike_on_both_engines(engine, oracle, m
     assert seen[0]["duplicate"] == ("busy", [])  # the first is still being processed
     assert seen[0]["left received"] == ["alarm:3"] and seen[0]["records"] == ["alarm:3", "alarm:2", "alarm:1"]
     assert seen[0]["second takes the rest"] == ["alarm:9", "ticket:4711", "zzz"] and seen[0]["count"] == 3
-    assert seen[0]["dropped"] == 5 and seen[0]["kept"] == ["alarm:1", "alarm:2", "alarm:3"]
+    assert seen[0]["dropped"] == 5 and seen[0]["kept"] == ["alarm:1", "alarm:2", "alarm:3", "~ticket:4711"]
+    assert seen[0]["ticket's report"] == "P1" and seen[0]["records of P1"] == 1
+
+
+def test_the_tickets_of_earlier_records_are_carried_over_alike_on_both_engines(engine, oracle, oracle_bulk_writes,
+                                                                               monkeypatch):
+    """The carry-over's read of earlier trouble ticket records (`$eq` on source, `$gt ""` on the report id, `_id`
+    ranges in `_id` order, in batches) and its `$setOnInsert` upserts answer alike on both engines."""
+    import tmf_server.intake.repository as intake_repository
+
+    records = [{"_id": f"troubleTicket:old-{i:03d}", "source": "troubleTicket", "receivedAt": f"2026-11-21T09:{i % 60:02d}:00.000Z",
+                "outcome": "merged", "_problemId": f"P{i % 7}" if i % 5 else None,
+                "payload": {"event": {"troubleTicket": {"id": f"{4700 + i % 11}"}}}} for i in range(40)]
+    records.append({**records[0], "_id": "alarm:old", "source": "alarm"})
+    seen = []
+    monkeypatch.setattr(intake_repository, "_CARRY_OVER_BATCH", 7)  # several batches
+    for db in (engine.db, oracle.db):
+        db[INTAKE_EVENTS].delete_many({})
+        db[INTAKE_EVENTS].insert_many(copy.deepcopy(records))
+        db[INTAKE_EVENTS].insert_one({"_id": "~ticket:4700", "_report": "written-now"})
+        ensure_intake_indexes(db)
+        seen.append(sorted((d["_id"], d["_report"]) for d in db[INTAKE_EVENTS].find({"_report": {"$exists": True}})))
+    assert seen[0] == seen[1]
+    latest = {}
+    for r in sorted((r for r in records if r["source"] == "troubleTicket" and r["_problemId"]),
+                    key=lambda r: r["receivedAt"]):
+        latest[r["payload"]["event"]["troubleTicket"]["id"]] = r["_problemId"]
+    assert dict(seen[0]) == {**{f"~ticket:{t}": p for t, p in latest.items()}, "~ticket:4700": "written-now"}
