@@ -62,7 +62,7 @@ def test_a_notification_costs_seven_round_trips_whether_it_opens_a_report_or_is_
     assert receive(intake, ticket_event(customer_id=customer, product_id=product))["outcome"] == "created"
     # the record stored with its locks; the ticket's lookup (the reports whose first ticket it is, and the
     # ticket's document beside the records), the customer's (the union of two index-served searches); the report;
-    # the record finished with its locks released and the ticket's report written
+    # the record finished with its locks released
     assert commands.sent == [("update", "intakeEvent"), ("find", "serviceProblem"), ("find", "intakeEvent"),
                              *[("find", "serviceProblem")] * 2, ("insert", "serviceProblem"), ("update", "intakeEvent")]
     commands.sent.clear()
@@ -86,10 +86,15 @@ def test_a_redelivery_takes_no_lock_and_looks_nothing_up(counted):
 def test_a_ticket_appended_to_a_report_is_found_without_reading_the_reports_that_name_several_tickets(counted):
     intake, commands, _woken = counted
     customer, product = unique("C"), unique("P")
-    first = receive(intake, ticket_event(customer_id=customer, product_id=product))
-    second_ticket = unique("TT")
+    first_ticket, second_ticket = unique("TT"), unique("TT")
+    first = receive(intake, ticket_event(customer_id=customer, product_id=product, ticket_id=first_ticket))
+    # a report is found by its first ticket: no ticket document is written for it
+    assert intake.repository.events.find_one({"_id": f"~ticket:{first_ticket}"}) is None
     assert receive(intake, ticket_event(customer_id=customer, product_id=product,
                                         ticket_id=second_ticket))["outcome"] == "merged"  # by the customer
+    # appended beside the first ticket: the ticket's document names the report (written with the record's outcome)
+    assert intake.repository.events.find_one({"_id": f"~ticket:{second_ticket}"})["_report"] == \
+        first["serviceProblem"]["id"]
     commands.sent.clear()
     change = ticket_event(customer_id=None, product_id=None, ticket_id=second_ticket, characteristics=[],
                           event_type="TroubleTicketAttributeValueChangeEvent")

@@ -44,9 +44,9 @@ RETIRED_LOCK_COLLECTION = "intakeLock"
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
 NOT_A_RECORD = "~"  # how the ids of the documents beside the records begin (no source's name does)
 LOCK_PREFIX = "~lock:"
-# The report a trouble ticket was last appended to or made into: `_id` = "~ticket:" + ticket id, `_report` (not
-# `_problemId`, which the record lists filter on), written with the outcome of the record that did it (the same
-# write). How the intake finds the report of a ticket
+# The report a trouble ticket was last appended to, beside its first ticket: `_id` = "~ticket:" + ticket id,
+# `_report` (not `_problemId`, which the record lists filter on), written with the outcome of the record that
+# appended it (the same write). A report whose first ticket it is is found by the report's own ticket key. How the intake finds the report of a ticket
 # without reading every report that names several tickets (open_report_of_ticket).
 TICKET_PREFIX = "~ticket:"
 TICKET_REPORT = "_report"
@@ -240,7 +240,8 @@ class IntakeRepository:
 
     def finish(self, stored: dict, outcome: dict, locks: Locks | None = None, ticket: str | None = None) -> dict:
         """Records the outcome (only the holder of the processing lease can) and releases the locks, in one write;
-        with the `ticket` of a record that created or changed a report, that report becomes the ticket's.
+        with the `ticket` of a record that appended it to a report (beside another first ticket), that report
+        becomes the ticket's.
         Returns the record as stored now."""
         finished = UpdateOne({"_id": stored["_id"], "_token": s(stored["_token"])},
                              {"$set": outcome, "$unset": {"_token": "", "_leaseUntil": "", "_takeovers": ""}})
@@ -355,8 +356,8 @@ class IntakeRepository:
 
     def open_report_of_ticket(self, ticket_id: str) -> Stored | None:
         """The oldest open report (not a parent) naming the ticket, among those whose first ticket it is (made from
-        it, by the intake or a client) and the report the ticket's latest notification created or changed (the
-        ticket's document). Two index-served reads, neither reading the reports that name several tickets."""
+        it, by the intake or a client) and the report the ticket was last appended to beside another first ticket
+        (the ticket's document). Two index-served reads, neither reading the reports that name several tickets."""
         found = self._open_stored("ticket", ticket_id, first_only=True)
         latest = self.events.find_one({"_id": TICKET_PREFIX + ticket_id})
         problem_id = latest.get(TICKET_REPORT) if latest else None

@@ -22,6 +22,7 @@ from tmf_server.intake.priority import PriorityRule
 from tmf_server.intake.relevance import TicketRelevance
 from tmf_server.intake.repository import IntakeRepository, Locks
 from tmf_server.intake.sources import Rules, convert
+from tmf_server.problems.lookups import ids_of
 from tmf_server.problems.service import ServiceProblemService, Stored, utc_now
 from tmf_server.problems.tasks import ProblemTasks
 from tmf_server.validation import component_validator, first_error
@@ -250,7 +251,9 @@ class IntakeService:
         reason = (f"appended to open report {problem['id']}" if outcome == "merged" else
                   f"report {problem['id']} created in status {problem['status']}")
         result = {"outcome": outcome, "reason": reason, "serviceProblem": problem_ref(problem),
-                  "_problemId": problem["id"], "_ticket": conversion.ticket_id}
+                  "_problemId": problem["id"]}
+        if conversion.ticket_id and ids_of(problem, "ticket")[:1] != [conversion.ticket_id]:
+            result["_ticket"] = conversion.ticket_id  # the report is found by it through the ticket's document
         parent = self._group(problem, conversion, api_base, correlation)
         if parent is not None:
             result["parentProblem"] = problem_ref(parent)
