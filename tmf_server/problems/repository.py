@@ -6,8 +6,9 @@ import pymongo
 from tmf_server.events.builder import Change, event_document, events_for_change
 from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, with_outbox
 from tmf_server.problems.information import missing_information
-from tmf_server.problems.lookups import (LOOKUPS, among_the_flagged, counting_forms, ids_of, index_fields,
-                                         one_id_condition, retired_flag_field, search_forms, with_lookup_keys)
+from tmf_server.problems.lookups import (LOOKUPS, among_the_flagged, counting_forms, first_id_forms, ids_of,
+                                         index_fields, one_id_condition, retired_flag_field, search_forms,
+                                         with_lookup_keys)
 from tmf_server.query.catalog import AttributeCatalog
 from tmf_server.query.filters import all_of, exact_string
 from tmf_server.store.database import SERVICE_PROBLEMS
@@ -250,8 +251,8 @@ class ServiceProblemRepository(CollectionReader):
         (problems/lookups.py), or as their first id of it with `first_only`, and match every condition;
         index-served on both engines."""
         found: dict[str, dict] = {}
-        forms = search_forms(kind, value, exact_string)
-        for form in forms[:1] if first_only else forms:
+        forms = first_id_forms(kind, value) if first_only else search_forms(kind, value, exact_string)
+        for form in forms:
             for document in self.collection.find(all_of([form, *conditions])).sort(list(OLDEST_FIRST)).limit(limit):
                 if not document.get(DELETING):
                     found.setdefault(document["_id"], document)
