@@ -44,10 +44,11 @@ RETIRED_LOCK_COLLECTION = "intakeLock"
 RECEIVED = "received"  # stored, being processed (a lease in _leaseUntil)
 NOT_A_RECORD = "~"  # how the ids of the documents beside the records begin (no source's name does)
 LOCK_PREFIX = "~lock:"
-# The report a trouble ticket was last appended to, beside its first ticket: `_id` = "~ticket:" + ticket id,
+# The report a trouble ticket was last appended to beside another first ticket: `_id` = "~ticket:" + ticket id,
 # `_report` (not `_problemId`, which the record lists filter on), written with the outcome of the record that
-# appended it (the same write). A report whose first ticket it is is found by the report's own ticket key. How the intake finds the report of a ticket
-# without reading every report that names several tickets (open_report_of_ticket).
+# appended it (the same write); a report whose only or first ticket it is is found by the report's ticket key. How
+# the intake finds the report of a ticket without reading every report that names several tickets
+# (open_report_of_ticket).
 TICKET_PREFIX = "~ticket:"
 TICKET_REPORT = "_report"
 # Written once the tickets of the records of earlier versions (stored without these documents) were carried over.
@@ -338,9 +339,9 @@ class IntakeRepository:
 
     def _open_stored(self, kind: str, value: str, *terms: dict, limit: int = MAX_CANDIDATES,
                      first_only: bool = False) -> list[Stored]:
-        """Open reports naming `value` among their ids of `kind` (as the first, with `first_only`) and matching
-        every term, oldest first, as read (a change can be written against the version read, without reading the
-        report again)."""
+        """Open reports naming `value` among their ids of `kind` (as the only or first, with `first_only`) and
+        matching every term, oldest first, as read (a change can be written against the version read, without
+        reading the report again)."""
         return [Stored(to_api(d), d["_version"], d)
                 for d in self.problems.naming(kind, value, OPEN, *terms, limit=limit, first_only=first_only)]
 
@@ -355,9 +356,9 @@ class IntakeRepository:
                      and any(_names_subject(r.representation, kind, value) for kind, value in subjects)), None)
 
     def open_report_of_ticket(self, ticket_id: str) -> Stored | None:
-        """The oldest open report (not a parent) naming the ticket, among those whose first ticket it is (made from
-        it, by the intake or a client) and the report the ticket was last appended to beside another first ticket
-        (the ticket's document). Two index-served reads, neither reading the reports that name several tickets."""
+        """The oldest open report (not a parent) naming the ticket, among those whose only or first ticket it is
+        (made from it, by the intake or a client) and the report the ticket was last appended to beside another
+        first ticket (the ticket's document). Index-served reads, none of the reports that name several tickets."""
         found = self._open_stored("ticket", ticket_id, first_only=True)
         latest = self.events.find_one({"_id": TICKET_PREFIX + ticket_id})
         problem_id = latest.get(TICKET_REPORT) if latest else None

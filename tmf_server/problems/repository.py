@@ -248,7 +248,7 @@ class ServiceProblemRepository(CollectionReader):
 
     def naming(self, kind: str, value: str, *conditions: dict, limit: int, first_only: bool = False) -> list[dict]:
         """Up to `limit` stored reports (oldest first) that name `value` among their ids of `kind`
-        (problems/lookups.py), or as their first id of it with `first_only`, and match every condition;
+        (problems/lookups.py), or as their only or first id of it with `first_only`, and match every condition;
         index-served on both engines."""
         found: dict[str, dict] = {}
         forms = first_id_forms(kind, value) if first_only else search_forms(kind, value, exact_string)
