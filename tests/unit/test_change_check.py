@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from tests.support.documents import paths
 from tmf_server.app import load_spec
 from tmf_server.errors import BadRequest
 from tmf_server.problems.repository import problem_catalog
@@ -138,19 +139,9 @@ _VALUES = [None, 0, 7, -1, 2.5, True, "", "x", "not a uri", "http://h/x", "2026-
            [], ["x"], [{}], {}, {"id": "a"}, {"$bad": 1}, {"a.b": 1}, float("nan"), 2**70, "\x00"]
 
 
-def _paths(node, path=()):
-    yield path
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*path, i))
-
-
 def _mutate(report: dict, rng: random.Random) -> None:
     """One random change: a value set, an entry appended (a copy of one, perhaps changed), a key or entry removed."""
-    path = rng.choice([p for p in _paths(report) if p])
+    path = rng.choice([p for p in paths(report) if p])
     parent = report
     for step in path[:-1]:
         parent = parent[step]
@@ -158,7 +149,7 @@ def _mutate(report: dict, rng: random.Random) -> None:
     if kind < 0.45:
         parent[path[-1]] = copy.deepcopy(rng.choice(_VALUES))
     elif kind < 0.8:
-        lists = [p for p in _paths(report) if p and isinstance(_at(report, p), list) and _at(report, p)]
+        lists = [p for p in paths(report) if p and isinstance(_at(report, p), list) and _at(report, p)]
         target = _at(report, rng.choice(lists))
         entry = copy.deepcopy(rng.choice(target))
         if isinstance(entry, dict) and entry and rng.random() < 0.6:

@@ -1,8 +1,8 @@
 """The cheaper paths taken for speed give exactly what the general ones give: stored documents presented without
 marshmallow's generic load (`store.documents.to_api`), component schemas validated with their references
 written out (`validation.component_validator`): the same errors, messages, paths and order as the `$ref` form;
-a patched report checked only in the attributes the patch targets (`ServiceProblemRules.check_result` with
-`changed`): the same refusals as the whole report's check; and the body's nesting depth counted by bytes until it
+a patched report checked only in what it changed (`ServiceProblemRules.check_result` with
+`stored`): the same refusals as the whole report's check; and the body's nesting depth counted by bytes until it
 could matter (`limits._NestingDepth`)."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import random
 import pytest
 from marshmallow import ValidationError
 
+from tests.support.documents import paths
 from tmf_server.app import load_spec
 from tmf_server.errors import BadRequest
 from tmf_server.limits import _NestingDepth
@@ -78,20 +79,10 @@ REPLACEMENTS = [None, 1, -1, 1.5, "", "x", "not a date", "2026-13-01T00:00:00Z",
                 [{"id": 1}], {"id": 2}, True, 10 ** 30]
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _paths(value, (*prefix, index))
-
-
 def _variants(schema: dict):
     """The representation with each of its values (and each declared attribute) replaced by each replacement."""
-    paths = [*list(_paths(REPRESENTATION))[1:], *((name,) for name in schema.get("properties", {})), ("unknown",)]
-    for path in paths:
+    targets = [*list(paths(REPRESENTATION))[1:], *((name,) for name in schema.get("properties", {})), ("unknown",)]
+    for path in targets:
         for replacement in REPLACEMENTS:
             variant = copy.deepcopy(REPRESENTATION)
             functools.reduce(operator.getitem, path[:-1], variant)[path[-1]] = replacement
@@ -122,17 +113,20 @@ def _refusal(check) -> tuple[str, str] | None:
 
 
 def test_checking_only_the_changed_attributes_refuses_what_the_whole_check_refuses():
+    """A PATCH's result is checked against the stored report it changes: the same verdict, code and message as
+    the whole check, over every variant of every attribute."""
     spec = load_spec()
     rules = ServiceProblemRules(spec, problem_catalog(spec))
-    assert rules.check_result(REPRESENTATION) is None and rules.check_result(REPRESENTATION, set()) is None
+    assert rules.check_result(REPRESENTATION) is None and rules.check_result(REPRESENTATION, REPRESENTATION) is None
     refused = 0
     for variant in _variants(spec["components"]["schemas"]["ServiceProblem"]):
-        changed = {name for name in {*variant, *REPRESENTATION} if variant.get(name, KeyError) !=
-                   REPRESENTATION.get(name, KeyError) or type(variant.get(name)) is not type(REPRESENTATION.get(name))}
+        # What a PATCH names: each attribute it sets, also where == finds old and new equal (True and 1).
+        named = {name for name in {*variant, *REPRESENTATION} if variant.get(name, KeyError) !=
+                 REPRESENTATION.get(name, KeyError) or type(variant.get(name)) is not type(REPRESENTATION.get(name))}
         whole = _refusal(lambda: rules.check_result(variant))
-        assert _refusal(lambda: rules.check_result(variant, changed)) == whole, (changed, whole)
+        assert _refusal(lambda: rules.check_result(variant, REPRESENTATION, named)) == whole, (named, whole)
         # A patch that names more attributes than it changes is checked the same way.
-        assert _refusal(lambda: rules.check_result(variant, changed | {"description", "absent"})) == whole
+        assert _refusal(lambda: rules.check_result(variant, REPRESENTATION, named | {"description", "absent"})) == whole
         refused += whole is not None
     assert refused > 100  # the variants do exercise the refusals
 

@@ -43,11 +43,6 @@ class ServiceProblemRules:
         # Mandatory at creation, plus status, which the server always sets: attributes can change, not vanish.
         self.required = (*spec["components"]["schemas"]["ServiceProblem_Create"].get("required", ()), "status")
         self._validator = component_validator(spec, "ServiceProblem")
-        # Whether the schema checks each attribute on its own (nothing but `properties` constrains the object, no
-        # `required`, `allOf` or `additionalProperties`): then a check of some attributes is their part of the
-        # whole check.
-        self._per_attribute = set(spec["components"]["schemas"]["ServiceProblem"]) <= {"type", "description",
-                                                                                       "properties"}
         self._parts = _PartValidators.of(self._validator.schema)
         self._date_paths = catalog.date_time_paths()
 
@@ -75,41 +70,37 @@ class ServiceProblemRules:
             raise BadRequest(f"{_describe(unknown)} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'}"
                              f" of ServiceProblem.", code="unknownAttribute")
 
-    def check_result(self, representation: dict, changed: set[str] | None = None, *,
-                     stored: dict | None = None) -> None:
+    def check_result(self, representation: dict, stored: dict | None = None,
+                     changed: frozenset[str] | set[str] = frozenset()) -> None:
         """A patched representation must still be a valid, complete ServiceProblem.
 
-        `changed`: the only top-level attributes the change could alter (a patch's targets), when the caller
-        knows them; the others are as stored, checked when they were written, and the schema checks each
-        attribute on its own (an object of `properties`), so only these are checked again: about a tenth of the
-        server's CPU per PATCH went to validating the whole report. None: every attribute.
-
         `stored`: the representation it was changed from, as stored (and so checked when it was written). Then only
-        what differs from it is checked: the attributes whose value changed and, in a list, the entries it did not
-        have (an append to a grown report checks the entries appended, not the whole report). Validity is decided
-        attribute by attribute and entry by entry (_PartValidators), so the answer is the whole check's; when that
-        finds anything wrong, the whole check runs and gives its error, word for word."""
-        if stored is not None and self._parts is not None and self._changes_valid(representation, stored):
+        what differs from it is checked: the attributes named in `changed` (a PATCH's targets: checked whole even
+        where `==` finds them equal, as `True` and `1` are) and those whose value differs, and in a list only the
+        entries it did not have (an append to a grown report checks the entries appended, not the whole report:
+        validating the whole report was about a tenth of the server's CPU per PATCH, and grew with the report).
+        Validity is decided attribute by attribute and entry by entry (_PartValidators), so the answer is the
+        whole check's; when that finds anything wrong, the whole check runs and gives its error, word for word."""
+        if stored is not None and self._parts is not None and self._changes_valid(representation, stored, changed):
             return
-        checked = representation if changed is None or not self._per_attribute else \
-            {name: representation[name] for name in changed if name in representation}
-        check_keys(checked)
+        check_keys(representation)
         self.check_known(representation)
         check_type(representation)
         missing = [name for name in self.required if name not in representation]
         if missing:
             raise BadRequest(f"{_describe(missing)} {'is' if len(missing) == 1 else 'are'} mandatory and cannot be removed.",
                              code="mandatoryAttribute")
-        error = first_error(self._validator, checked, "(resource)")
+        error = first_error(self._validator, representation, "(resource)")
         if error is not None:
             raise BadRequest(f"After the patch, {error}.", code="invalidValue")
 
-    def _changes_valid(self, representation: dict, stored: dict) -> bool:
+    def _changes_valid(self, representation: dict, stored: dict, named: frozenset[str] | set[str]) -> bool:
         """Whether `representation` passes every check of check_result, given that `stored` did."""
         try:
-            changed = {name: _added(value, stored[name]) if isinstance(value, list) and isinstance(stored.get(name), list)
+            changed = {name: None if name in named else
+                       _added(value, stored[name]) if isinstance(value, list) and isinstance(stored.get(name), list)
                        else None for name, value in representation.items()
-                       if name not in stored or stored[name] != value}
+                       if name in named or name not in stored or stored[name] != value}
             for name, added in changed.items():
                 check_keys(representation[name] if added is None else added, name)
             self.check_known(representation)

@@ -126,9 +126,10 @@ class ServiceProblemService:
         an ApiError to refuse); the result is validated, lifecycle rules apply, and it is written against the
         version it was read at (re-read and re-applied when another write came first). `read`: the report as the
         caller has just read it (with its stored document): the first attempt starts from it instead of reading.
-        `changed`: the top-level attributes `change` may alter, when known (only they are validated again).
-        `check_changes_only`: the result is checked only where it differs from the stored report (the intake's
-        appends to grown reports; ServiceProblemRules.check_result says why the answer is the same)."""
+        `changed`: the top-level attributes `change` may alter, when known (only their dates are normalised again;
+        with `check_changes_only`, each is checked whole).
+        `check_changes_only`: the result is checked only where it differs from the stored report (a PATCH, the
+        intake's appends to grown reports; ServiceProblemRules.check_result says why the answer is the same)."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = read if read is not None and read.document is not None else self.get(problem_id)
             read = None  # a second attempt reads the version that came first
@@ -138,7 +139,7 @@ class ServiceProblemService:
             before = current.representation
             after = copy.deepcopy(before)
             change(after)
-            self.rules.check_result(after, changed, stored=before if check_changes_only else None)
+            self.rules.check_result(after, before if check_changes_only else None, changed or frozenset())
             self.rules.normalise_dates(after, changed)  # before comparing: a date restated in another form is no change
             if after == before:
                 return current
@@ -179,7 +180,8 @@ class ServiceProblemService:
                 representation.update(patched)
 
         return self.update(problem_id, apply, correlation_id=correlation_id, if_match=if_match,
-                           reason_given=lambda _before, _after: "statusChangeReason" in touched, changed=touched)
+                           reason_given=lambda _before, _after: "statusChangeReason" in touched, changed=touched,
+                           check_changes_only=True)
 
     def delete(self, problem_id: str, if_match: str | None = None, correlation_id: str | None = None) -> None:
         for _attempt in range(MAX_WRITE_ATTEMPTS):
