@@ -189,3 +189,16 @@ def test_what_did_not_change_is_not_checked_again(rules):
     assert outcome(rules.check_result, changed, stored) is None
     changed["relatedEvent"].append({"href": "no id"})
     assert outcome(rules.check_result, changed, stored) == outcome(rules.check_result, changed)
+
+
+@pytest.mark.parametrize("name, value", [("priority", True), ("priority", 1.0), ("priority", False)])
+def test_a_value_that_changes_only_in_type_is_checked_again(rules, name, value):
+    """`==` finds True and 1, 1.0 and 1 equal: a change of type alone is a change, checked as the whole check does."""
+    stored = stored_report()
+    stored[name] = int(value)
+    changed = copy.deepcopy(stored)
+    changed[name] = value
+    whole = outcome(rules.check_result, changed)
+    assert outcome(rules.check_result, changed, stored) == whole
+    if isinstance(value, bool):
+        assert whole is not None and whole[0] == "invalidValue"  # a boolean is no integer

@@ -100,7 +100,8 @@ class ServiceProblemRules:
             changed = {name: None if name in named else
                        _added(value, stored[name]) if isinstance(value, list) and isinstance(stored.get(name), list)
                        else None for name, value in representation.items()
-                       if name in named or name not in stored or stored[name] != value}
+                       if name in named or name not in stored or stored[name] != value
+                       or type(stored[name]) is not type(value)}  # == finds True and 1, 1.0 and 1 equal
             for name, added in changed.items():
                 check_keys(representation[name] if added is None else added, name)
             self.check_known(representation)
