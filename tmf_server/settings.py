@@ -115,13 +115,16 @@ class Settings:
                 values[name] = _number(int, var, env[var])
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
-        floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_HEADER_TIMEOUT": "header_timeout", "TMF_DELIVERY_TIMEOUT": "delivery_timeout",
-                  "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
+        floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_HEADER_TIMEOUT": "header_timeout",
+                  "TMF_DELIVERY_TIMEOUT": "delivery_timeout", "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
                   "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after",
                   "TMF_INTAKE_LEASE": "intake_lease_seconds", "TMF_INTAKE_SWEEP": "intake_sweep_seconds"}
         for var, name in floats.items():
             if env.get(var):
                 values[name] = _number(float, var, env[var])
+        for var in ("TMF_BODY_TIMEOUT", "TMF_HEADER_TIMEOUT"):  # 0 would end every request, or connection, at once
+            if env.get(var) and not values[floats[var]] > 0:
+                raise ValueError(f"{var} must be a positive number of seconds, not {env[var]!r}")
         if env.get("TMF_ENGINE_PORT"):
             values["engine_port"] = _number(int, "TMF_ENGINE_PORT", env["TMF_ENGINE_PORT"])
         if env.get("TMF_DELIVERY_CONCURRENCY"):

@@ -89,6 +89,10 @@ def test_unreachable_database_at_start_is_one_line(tmp_path):
 def test_invalid_settings_are_one_line():
     assert_one_line_failure(run_cli("serve", env={"TMF_LOG_FORMAT": "xml"}), "TMF_LOG_FORMAT must be text or json")
     assert_one_line_failure(run_cli("serve", env={"TMF_PORT": "eighty"}), "TMF_PORT must be an integer")
+    assert_one_line_failure(run_cli("serve", env={"TMF_HEADER_TIMEOUT": "0"}),
+                            "TMF_HEADER_TIMEOUT must be a positive number of seconds, not '0'")
+    assert_one_line_failure(run_cli("serve", env={"TMF_BODY_TIMEOUT": "-1"}),
+                            "TMF_BODY_TIMEOUT must be a positive number of seconds, not '-1'")
 
 
 def test_serve_help_lists_every_environment_variable():
