@@ -8,6 +8,7 @@ from tmf_server.events.sources import EventRecords
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.repository import ensure_indexes
 from tmf_server.store.database import EVENTS, SERVICE_PROBLEMS
+from tmf_server.store.documents import to_api
 
 T0 = "2026-11-25T10:00:00.000Z"
 
@@ -55,8 +56,10 @@ def test_a_write_whose_flush_was_lost_is_published_later(db):
 def test_a_flush_interrupted_after_publishing_does_not_publish_twice(db):
     crashed = ServiceProblemRepository(db, NoFlush(db))
     crashed.insert(problem("p2"), Change(T0))
-    outbox = db[SERVICE_PROBLEMS].find_one({"_id": "p2"})[OUTBOX]
-    db[EVENTS].insert_one(outbox[0])  # the crash came after the insert, before the outbox was emptied
+    pending = db[SERVICE_PROBLEMS].find_one({"_id": "p2"})
+    # The crash came after the insert of the events, before the outbox was emptied.
+    Outbox(db).events.insert_published([{**event, "notification": {**event["notification"], "event": {
+        "serviceProblem": to_api(pending)}}} for event in pending[OUTBOX]])
     Outbox(db).flush("p2")
     Outbox(db).flush("p2")
     assert len(events_of(db, "p2")) == 1
@@ -73,7 +76,32 @@ def test_the_next_change_carries_unpublished_events_on_in_order(db):
     assert [(e["eventType"], e["_problemVersion"]) for e in events] == [
         ("ServiceProblemCreateEvent", 1), ("ServiceProblemAttributeValueChangeEvent", 2),
         ("ServiceProblemStateChangeEvent", 2)]
+    # Each event carries the report as its own change left it, not as the document is when it is published.
+    assert [(e["notification"]["event"]["serviceProblem"]["status"],
+             e["notification"]["event"]["serviceProblem"]["priority"]) for e in events] == [
+        ("acknowledged", 3), ("inProgress", 1), ("inProgress", 1)]
     assert PENDING not in db[SERVICE_PROBLEMS].find_one({"_id": "p3"})
+
+
+def test_the_outbox_keeps_its_own_change_by_reference_and_what_it_carries_on_whole(db):
+    """A report is stored once per write: the events of the change that wrote it take the document's own state
+    when they are published; those of an earlier change, still waiting, were given their state when it was
+    replaced."""
+    crashed = ServiceProblemRepository(db, NoFlush(db))
+    crashed.insert(problem("p6"), Change(T0))
+    [own] = db[SERVICE_PROBLEMS].find_one({"_id": "p6"})[OUTBOX]
+    assert "serviceProblem" not in own["notification"]["event"]
+    crashed.replace(db[SERVICE_PROBLEMS].find_one({"_id": "p6"}), problem("p6", priority=2), Change(T0))
+    carried, changed = db[SERVICE_PROBLEMS].find_one({"_id": "p6"})[OUTBOX]
+    assert carried["notification"]["event"]["serviceProblem"] == problem("p6", priority=3)
+    assert "serviceProblem" not in changed["notification"]["event"]
+    crashed.delete(db[SERVICE_PROBLEMS].find_one({"_id": "p6"}), Change(T0))
+    Outbox(db).flush_pending()
+    assert [(e["eventType"], e["notification"]["event"]["serviceProblem"]["priority"])
+            for e in events_of(db, "p6")] == [("ServiceProblemCreateEvent", 3),
+                                              ("ServiceProblemAttributeValueChangeEvent", 2),
+                                              ("ServiceProblemDeleteEvent", 2)]
+    assert db[SERVICE_PROBLEMS].find_one({"_id": "p6"}) is None
 
 
 def test_an_interrupted_delete_is_finished_and_published(db):

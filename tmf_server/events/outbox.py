@@ -21,6 +21,7 @@ from pymongo import DeleteOne, UpdateOne
 from tmf_server import metrics
 from tmf_server.events.sources import EventSource
 from tmf_server.store.database import SERVICE_PROBLEMS
+from tmf_server.store.documents import to_api
 from tmf_server.store.instants import instant_field
 from tmf_server.store.reader import CollectionReader
 
@@ -29,16 +30,37 @@ log = logging.getLogger(__name__)
 OUTBOX = "_outbox"
 PENDING = "_outboxPending"
 DELETING = "_deleting"
+_REPORT = "serviceProblem"  # the notification's resource (`event.serviceProblem`)
 
 
-def with_outbox(document: dict, carried: list[dict], events: list[dict]) -> dict:
-    """`document` carrying its predecessor's unflushed events and the new ones."""
-    outbox = [*carried, *events]
+def with_outbox(document: dict, events: list[dict], previous: dict | None = None) -> dict:
+    """`document` carrying the events of its change, after those of `previous` (the stored document it replaces)
+    still waiting to be published.
+
+    Every event of a change carries the report as that change left it, which is the document's own state: the
+    outbox keeps its events without it (a stored report would otherwise be written two or three times over in
+    each write, and read and rewritten again when published) and publishing puts the document's state in. The
+    events carried on from `previous` are given its state here, since this write replaces it."""
+    waiting = previous.get(OUTBOX) if previous else None
+    carried = [_with_report(event, state) for state in (to_api(previous),) for event in waiting] if waiting else []
+    outbox = [*carried, *(_without_report(event) for event in events)]
     if outbox:
         document[OUTBOX] = outbox
         document[PENDING] = True
     return document
 
+
+def _without_report(event: dict) -> dict:
+    notification = event["notification"]
+    body = {key: value for key, value in notification["event"].items() if key != _REPORT}
+    return {**event, "notification": {**notification, "event": body}}
+
+
+def _with_report(event: dict, representation: dict) -> dict:
+    notification = event["notification"]
+    if _REPORT in notification["event"]:
+        return event
+    return {**event, "notification": {**notification, "event": {**notification["event"], _REPORT: representation}}}
 
 
 class Outbox:
@@ -91,7 +113,8 @@ class Outbox:
         stored now (not by an earlier, interrupted publishing). The stored events carry the fields `carrying`
         when given: the fan-out lease of a dispatcher that fans them out next (sources.new_lease), so nobody
         else takes them, or sources.FANOUT_STORED_DONE when nobody subscribes."""
-        events = [{**event, **(carrying or {})} for document in documents for event in document.get(OUTBOX, [])]
+        events = [{**_with_report(event, representation), **(carrying or {})} for document in documents
+                  for representation in (to_api(document),) for event in document.get(OUTBOX, [])]
         published = self.events.insert_published(events) if events else events
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.

@@ -183,8 +183,7 @@ class ServiceProblemRepository(CollectionReader):
                 for seq, event in enumerate(events_for_change(before, after, change, missing))]
 
     def insert(self, representation: dict, change: Change) -> None:
-        document = with_outbox(stored_form(representation, 1), [],
-                               self._events(None, representation, 1, change))
+        document = with_outbox(stored_form(representation, 1), self._events(None, representation, 1, change))
         self.collection.insert_one(document)
         self.outbox.written(representation["id"])
 
@@ -194,7 +193,7 @@ class ServiceProblemRepository(CollectionReader):
         Returns the new version, or None when `current` is no longer the stored version (optimistic locking)."""
         version = current["_version"] + 1
         events = self._events(to_api(current), representation, version, change)
-        document = with_outbox(stored_form(representation, version), current.get(OUTBOX, []), events)
+        document = with_outbox(stored_form(representation, version), events, current)
         result = self.collection.replace_one({"_id": current["_id"], "_version": current["_version"]}, document)
         if result.matched_count != 1:
             return None
@@ -206,8 +205,7 @@ class ServiceProblemRepository(CollectionReader):
         version = current["_version"] + 1
         events = self._events(to_api(current), None, version, change)
         # Kept whole until its event is out, so a concurrent list still sees the last state, not a stub.
-        tombstone = with_outbox({**stored_form(to_api(current), version), DELETING: True},
-                                current.get(OUTBOX, []), events)
+        tombstone = with_outbox({**stored_form(to_api(current), version), DELETING: True}, events, current)
         result = self.collection.replace_one({"_id": current["_id"], "_version": current["_version"]}, tombstone)
         if result.matched_count != 1:
             return False
