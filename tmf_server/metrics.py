@@ -35,6 +35,9 @@ DELIVERY_OUTCOMES = Counter("tmf_deliveries", "Delivery attempts and decisions r
 DELIVERY_DURATION = Histogram("tmf_delivery_attempt_duration_seconds", "Duration of webhook POST attempts",
                               ["outcome"], registry=_OWN,
                               buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+DELIVERY_LAG = Histogram("tmf_delivery_lag_seconds", "Time from a change (its event's eventTime) to the listener's "
+                         "acknowledgement of its delivery, retries included", registry=_OWN,
+                         buckets=(.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 1800, 7200, 36000, 86400))
 INTAKE_EVENTS = Counter("tmf_intake_events", "Events received by the intake, by source and outcome",
                         ["source", "outcome"], registry=_OWN)
 DATABASE_ERRORS = Counter("tmf_database_errors", "Times the database could not be reached, by where it was noticed "
@@ -62,12 +65,15 @@ def events_published(events: list[dict]) -> None:
         EVENTS_PUBLISHED.labels(event.get("eventType") or "unknown").inc()
 
 
-def deliveries_recorded(outcomes) -> None:
-    """Delivery outcomes were recorded: (the delivery's new state, the HTTP attempt behind it or None) each."""
-    for state, attempt in outcomes:
+def deliveries_recorded(outcomes, now_ms: int) -> None:
+    """Delivery outcomes were recorded at `now_ms`: (the delivery's new state, the HTTP attempt behind it or None,
+    its event's time in epoch ms or None) each."""
+    for state, attempt, event_ms in outcomes:
         DELIVERY_OUTCOMES.labels(state).inc()
         if attempt is not None:
             DELIVERY_DURATION.labels(state).observe(attempt["durationMs"] / 1000)
+        if state == "delivered" and event_ms is not None:
+            DELIVERY_LAG.observe(max(now_ms - event_ms, 0) / 1000)
 
 
 def intake_received(source: str, outcome: str) -> None:

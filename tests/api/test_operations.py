@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import threading
+import time
 import uuid
 
 import pytest
@@ -118,7 +119,7 @@ def test_readiness_names_the_unreachable_database_and_recovers(tmp_path):
 def test_metrics_follow_requests_events_deliveries_and_intake(ops_server, listener_factory):
     server, api = ops_server
     tag = f"ops-{uuid.uuid4().hex[:8]}"
-    before = scrape(server.root_url + "/metrics")
+    before, started = scrape(server.root_url + "/metrics"), time.monotonic()
     good, failing = listener_factory(), listener_factory(lambda _request, _seen: (500, {}))
     good_id = subscribe(api, good.url, f"event.serviceProblem.category={tag}")
     failing_id = subscribe(api, failing.url, f"eventType=ServiceProblemCreateEvent&event.serviceProblem.category={tag}")
@@ -154,6 +155,9 @@ def test_metrics_follow_requests_events_deliveries_and_intake(ops_server, listen
     assert moved("tmf_deliveries_total", outcome="delivered") == 3
     assert moved("tmf_deliveries_total", outcome="retrying") == 2 and moved("tmf_deliveries_total", outcome="parked") == 2
     assert moved("tmf_delivery_attempt_duration_seconds_count", outcome="delivered") == 3
+    # From each change to its listener's 2xx: three deliveries, none later than the test's own time.
+    assert moved("tmf_delivery_lag_seconds_count") == 3
+    assert 0 < moved("tmf_delivery_lag_seconds_sum") <= 3 * (time.monotonic() - started)
     assert moved("tmf_deliveries_in_state", state="parked") == 2
     assert moved("tmf_subscriptions", state="active") == 2
     assert value(after, "tmf_database_up") == 1

@@ -30,6 +30,7 @@ from tmf_server.events.signing import sign
 from tmf_server.events.sources import FANOUT_STORED_DONE, EventSource, new_lease
 from tmf_server.events.subscriptions import SubscriptionRepository
 from tmf_server.settings import Settings
+from tmf_server.store.instants import epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,14 @@ class Subscriber:
 class Round:
     fanned_out: int
     attempted: int
+
+
+def _event_ms(delivery: dict) -> int | None:
+    """The epoch ms of the delivery's event (the change it reports), for the lag metric; None if unreadable."""
+    try:
+        return epoch_ms(delivery["eventTime"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _ms(seconds: float) -> int:
@@ -542,7 +551,7 @@ class Dispatcher:
             log.warning("delivery %s: lease lost before its outcome was recorded; another dispatcher took it "
                         "over and will try again", delivery_id)
         kept = [o for o in outcomes if o.delivery["_id"] not in lost]
-        metrics.deliveries_recorded((o.changes["state"], o.attempt) for o in kept)
+        metrics.deliveries_recorded(((o.changes["state"], o.attempt, _event_ms(o.delivery)) for o in kept), now)
         for o in kept:
             if o.changes["state"] == RETRYING:
                 self.deliveries.defer_chain(o.delivery["subscriptionId"], o.delivery["problemId"],
