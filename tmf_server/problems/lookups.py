@@ -84,7 +84,7 @@ def search_forms(kind: str, value: str, element_condition) -> tuple[dict, dict]:
 def first_id_forms(kind: str, value: str) -> tuple[dict, dict]:
     """The two conditions whose union finds the reports whose first id of `kind` is `value` (their only one, or
     the first of several): two equalities on the one index, without reading the flagged reports."""
-    return ({key_field(kind): {"$eq": ONLY + value}}, {key_field(kind): {"$eq": FIRST_OF_MORE + value}})
+    return ({key_field(kind): {"$eq": key_value(value)}}, {key_field(kind): {"$eq": FIRST_OF_MORE + value}})
 
 
 def index_fields() -> list[str]:
