@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         return bench.main(args, commands.choices["bench"].error)
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers,
-                                   "admin_port": args.admin_port}.items() if v} if args.command == "serve" else {}
+                                   "admin_port": args.admin_port}.items()
+                 if v not in (None, "")} if args.command == "serve" else {}  # --port 0 is refused, not ignored
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
     try:

@@ -8,11 +8,99 @@ from pathlib import Path
 BASE_PATH = "/tmf-api/serviceProblemManagement/v4"
 
 
-def _number(kind, variable: str, text: str):
+YEAR = 365 * 86400  # the longest duration: longer ones overflow the waits and dates they are added to
+INT32 = 2**31 - 1  # MongoDB's largest maxTimeMS
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text[:-2] if isinstance(value, float) and text.endswith(".0") else text
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting takes: `kind` from `least` (excluded when `above`: a positive number) to `most`
+    (a number, or another setting's variable: at most its value); with `many`, a comma-separated list of them."""
+    kind: type  # int or float
+    least: float
+    most: float | str | None = None
+    above: bool = False
+    unit: str = ""  # what a float counts ("seconds")
+    many: bool = False
+
+    def admits(self, value, most) -> bool:  # False for NaN: every comparison with it is
+        return (value > self.least if self.above else value >= self.least) and (most is None or value <= most)
+
+    def describe(self, most=None) -> str:
+        """What a value must be, for the message refusing one: "a positive number of seconds up to 31536000"."""
+        noun = ("integer" if self.kind is int else "number") + ("s" if self.many else "")
+        noun += f" of {self.unit}" if self.unit else ""
+        if isinstance(self.most, str):
+            upper = self.most if most is None else f"{self.most} ({_shown(most)})"
+        else:
+            upper = None if self.most is None else _shown(self.most)
+        if self.above and self.least == 0:
+            text = f"positive {noun}" + (f" up to {upper}" if upper else "")
+        elif upper:
+            text = f"{noun} from {_shown(self.least)} to {upper}"
+        else:
+            text = f"{noun} of at least {_shown(self.least)}"
+        if self.many:
+            return text + ", comma-separated"
+        return ("an " if text[0] in "aeiou" else "a ") + text
+
+
+PORT = Range(int, 1, 65535)  # 0 is no fixed port: the printed URLs and the workers' environment need the real one
+COUNT = Range(int, 0, above=True)  # 0 would refuse, or deliver, everything
+MILLISECONDS = Range(int, 1, INT32)  # 0 is "no limit" to MongoDB's maxTimeMS and pymongo's connectTimeoutMS
+SECONDS = Range(float, 0, YEAR, above=True, unit="seconds")  # 0 would end every wait (or poll without pause) at once
+LEASE = Range(float, 0.001, YEAR, unit="seconds")  # stored in milliseconds: less would expire every claim at once
+DELAYS = Range(float, 0, YEAR, unit="seconds", many=True)  # 0: at once
+
+# Every numeric setting: its variable, the Settings field it sets, the values it takes (README, "Configuration").
+NUMERIC_SETTINGS: dict[str, tuple[str, Range]] = {
+    "TMF_PORT": ("port", PORT),
+    "TMF_WORKERS": ("workers", COUNT),
+    "TMF_MAX_BODY_BYTES": ("max_body_bytes", COUNT),
+    "TMF_MAX_URL_BYTES": ("max_url_bytes", COUNT),
+    "TMF_MAX_IN_FLIGHT": ("max_in_flight", COUNT),
+    "TMF_MAX_LIMIT": ("max_limit", COUNT),
+    "TMF_DEFAULT_LIMIT": ("default_limit", Range(int, 1, "TMF_MAX_LIMIT")),
+    "TMF_DB_TIMEOUT_MS": ("db_timeout_ms", MILLISECONDS),
+    "TMF_QUERY_TIMEOUT_MS": ("query_timeout_ms", MILLISECONDS),
+    "TMF_RETRY_AFTER": ("retry_after_seconds", Range(int, 1, YEAR)),  # 0 would invite the retries at once
+    "TMF_IDEMPOTENCY_TTL": ("idempotency_ttl_seconds", Range(int, 1, YEAR)),
+    "TMF_BODY_TIMEOUT": ("body_timeout", SECONDS),
+    "TMF_HEADER_TIMEOUT": ("header_timeout", SECONDS),
+    "TMF_ENGINE_PORT": ("engine_port", PORT),
+    "TMF_ENGINE_RESTART_DELAYS": ("engine_restart_delays", DELAYS),
+    "TMF_DELIVERY_SCHEDULE": ("delivery_schedule", DELAYS),
+    "TMF_DELIVERY_TIMEOUT": ("delivery_timeout", SECONDS),
+    "TMF_DELIVERY_CONCURRENCY": ("delivery_concurrency", COUNT),
+    "TMF_DELIVERY_PER_SUBSCRIPTION": ("delivery_per_subscription", COUNT),
+    "TMF_DISPATCH_POLL": ("dispatch_poll_seconds", SECONDS),
+    "TMF_LEASE_SECONDS": ("lease_seconds", LEASE),
+    "TMF_MAX_RETRY_AFTER": ("max_retry_after", Range(float, 0, YEAR, unit="seconds")),  # 0: Retry-After ignored
+    "TMF_INTAKE_LEASE": ("intake_lease_seconds", LEASE),
+    "TMF_INTAKE_SWEEP": ("intake_sweep_seconds", SECONDS),
+    # More skew than Kerberos's five minutes would keep expired tokens valid.
+    "TMF_JWT_LEEWAY": ("jwt_leeway_seconds", Range(float, 0, 300, unit="seconds")),
+    "TMF_JWKS_MIN_REFRESH": ("jwks_min_refresh_seconds", SECONDS),  # 0: unknown kids would hammer the provider
+    "TMF_ADMIN_PORT": ("admin_port", PORT),
+}
+
+
+def _parsed(variable: str, text: str):
+    """The value of a numeric setting's text; a ValueError saying what it must be when it is no such value."""
+    bounds = NUMERIC_SETTINGS[variable][1]
+    items = [item for item in text.split(",") if item.strip()] if bounds.many else [text]
     try:
-        return kind(text)
+        values = [bounds.kind(item) for item in items]
+        if not values:
+            raise ValueError
     except ValueError:
-        raise ValueError(f"{variable} must be {'an integer' if kind is int else 'a number'}, not {text!r}") from None
+        raise ValueError(f"{variable} must be {bounds.describe()}, not {text!r}") from None
+    return tuple(values) if bounds.many else values[0]
 
 
 @dataclass(frozen=True)
@@ -102,44 +190,16 @@ class Settings:
                 "TMF_SYSTEM_ID": "system_id", "TMF_INTAKE_PRIORITY_MATRIX": "intake_priority_matrix",
                 "TMF_INTAKE_DEFAULT_TIER": "intake_default_tier",
                 "TMF_INTAKE_QOS_TICKET_WORDS": "intake_qos_ticket_words"}
-        numbers = {"TMF_PORT": "port", "TMF_WORKERS": "workers", "TMF_MAX_BODY_BYTES": "max_body_bytes",
-                   "TMF_MAX_URL_BYTES": "max_url_bytes", "TMF_MAX_IN_FLIGHT": "max_in_flight",
-                   "TMF_DEFAULT_LIMIT": "default_limit", "TMF_MAX_LIMIT": "max_limit",
-                   "TMF_DB_TIMEOUT_MS": "db_timeout_ms", "TMF_IDEMPOTENCY_TTL": "idempotency_ttl_seconds",
-                   "TMF_QUERY_TIMEOUT_MS": "query_timeout_ms", "TMF_RETRY_AFTER": "retry_after_seconds"}
         for var, name in text.items():
             if env.get(var):
                 values[name] = env[var]
-        for var, name in numbers.items():
+        for var, (name, _bounds) in NUMERIC_SETTINGS.items():
             if env.get(var):
-                values[name] = _number(int, var, env[var])
+                values[name] = _parsed(var, env[var])
         if env.get("TMF_DATA_DIR"):
             values["data_dir"] = Path(env["TMF_DATA_DIR"])
-        floats = {"TMF_BODY_TIMEOUT": "body_timeout", "TMF_HEADER_TIMEOUT": "header_timeout",
-                  "TMF_DELIVERY_TIMEOUT": "delivery_timeout", "TMF_DISPATCH_POLL": "dispatch_poll_seconds",
-                  "TMF_LEASE_SECONDS": "lease_seconds", "TMF_MAX_RETRY_AFTER": "max_retry_after",
-                  "TMF_INTAKE_LEASE": "intake_lease_seconds", "TMF_INTAKE_SWEEP": "intake_sweep_seconds"}
-        for var, name in floats.items():
-            if env.get(var):
-                values[name] = _number(float, var, env[var])
-        for var in ("TMF_BODY_TIMEOUT", "TMF_HEADER_TIMEOUT"):  # 0 would end every request, or connection, at once
-            if env.get(var) and not values[floats[var]] > 0:
-                raise ValueError(f"{var} must be a positive number of seconds, not {env[var]!r}")
-        if env.get("TMF_ENGINE_PORT"):
-            values["engine_port"] = _number(int, "TMF_ENGINE_PORT", env["TMF_ENGINE_PORT"])
-        if env.get("TMF_DELIVERY_CONCURRENCY"):
-            values["delivery_concurrency"] = _number(int, "TMF_DELIVERY_CONCURRENCY", env["TMF_DELIVERY_CONCURRENCY"])
-        if env.get("TMF_DELIVERY_PER_SUBSCRIPTION"):
-            values["delivery_per_subscription"] = _number(int, "TMF_DELIVERY_PER_SUBSCRIPTION",
-                                                          env["TMF_DELIVERY_PER_SUBSCRIPTION"])
         if env.get("TMF_DISPATCHER"):
             values["dispatcher_enabled"] = env["TMF_DISPATCHER"].lower() in ("1", "true", "yes", "on")
-        if env.get("TMF_DELIVERY_SCHEDULE"):
-            values["delivery_schedule"] = tuple(_number(float, "TMF_DELIVERY_SCHEDULE", x)
-                                                for x in env["TMF_DELIVERY_SCHEDULE"].split(",") if x.strip())
-        if env.get("TMF_ENGINE_RESTART_DELAYS"):
-            values["engine_restart_delays"] = tuple(float(x) for x in env["TMF_ENGINE_RESTART_DELAYS"].split(",")
-                                                    if x.strip())
         if env.get("TMF_CALLBACK_ALLOW"):
             values["callback_allow"] = tuple(x.strip() for x in env["TMF_CALLBACK_ALLOW"].split(",") if x.strip())
         values.update(_security_values(env))
@@ -161,6 +221,15 @@ class Settings:
             raise ValueError(f"TMF_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"TMF_LOG_FORMAT must be text or json, not {self.log_format!r}")
+        for var, (name, bounds) in NUMERIC_SETTINGS.items():  # also what --port, --workers, --admin-port set
+            value = getattr(self, name)
+            if value is None:
+                continue
+            most = getattr(self, NUMERIC_SETTINGS[bounds.most][0]) if isinstance(bounds.most, str) else bounds.most
+            values = value if bounds.many else (value,)
+            if not values or not all(bounds.admits(item, most) for item in values):
+                shown = ",".join(_shown(item) for item in values)
+                raise ValueError(f"{var} must be {bounds.describe(most)}, not {shown!r}")
 
 
 def _security_values(env) -> dict:
@@ -176,13 +245,8 @@ def _security_values(env) -> dict:
         values["jwks_file"] = Path(env["TMF_JWKS_FILE"])
     if env.get("TMF_JWT_SCOPE_CLAIMS"):
         values["jwt_scope_claims"] = tuple(x.strip() for x in env["TMF_JWT_SCOPE_CLAIMS"].split(",") if x.strip())
-    for var, name in (("TMF_JWT_LEEWAY", "jwt_leeway_seconds"), ("TMF_JWKS_MIN_REFRESH", "jwks_min_refresh_seconds")):
-        if env.get(var):
-            values[name] = float(env[var])
     if env.get("TMF_ADMIN"):
         values["admin"] = env["TMF_ADMIN"].strip().lower()
-    if env.get("TMF_ADMIN_PORT"):
-        values["admin_port"] = int(env["TMF_ADMIN_PORT"])
     if env.get("TMF_INTAKE_WEBHOOK_SECRETS"):  # "troubleTicket=whsec_...,alarm=whsec_..."
         pairs = (item.partition("=") for item in env["TMF_INTAKE_WEBHOOK_SECRETS"].split(",") if item.strip())
         values["intake_webhook_secrets"] = {source.strip(): secret.strip() for source, _, secret in pairs}
