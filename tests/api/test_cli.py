@@ -90,9 +90,38 @@ def test_invalid_settings_are_one_line():
     assert_one_line_failure(run_cli("serve", env={"TMF_LOG_FORMAT": "xml"}), "TMF_LOG_FORMAT must be text or json")
     assert_one_line_failure(run_cli("serve", env={"TMF_PORT": "eighty"}), "TMF_PORT must be an integer")
     assert_one_line_failure(run_cli("serve", env={"TMF_HEADER_TIMEOUT": "0"}),
-                            "TMF_HEADER_TIMEOUT must be a positive number of seconds, not '0'")
+                            "TMF_HEADER_TIMEOUT must be a positive number of seconds up to 31536000, not '0'")
     assert_one_line_failure(run_cli("serve", env={"TMF_BODY_TIMEOUT": "-1"}),
-                            "TMF_BODY_TIMEOUT must be a positive number of seconds, not '-1'")
+                            "TMF_BODY_TIMEOUT must be a positive number of seconds up to 31536000, not '-1'")
+
+
+def test_a_setting_out_of_range_starts_nothing(tmp_path):
+    """Every numeric setting's range is checked before anything starts (tests/unit/test_settings_ranges.py has
+    them all): no engine, no data directory, neither port bound."""
+    port, engine_port, data = free_port(), free_port(), tmp_path / "data"
+    result = run_cli("serve", "--port", str(port), "--data-dir", str(data),
+                     env={"TMF_ENGINE_PORT": str(engine_port), "TMF_LEASE_SECONDS": "0"})
+    assert_one_line_failure(result)
+    assert result.stderr.strip() == ("tmf-server: invalid setting: TMF_LEASE_SECONDS must be a number of seconds "
+                                     "from 0.001 to 31536000, not '0'")
+    assert not data.exists()
+    assert [pid for pid in _pids() if str(data).encode() in _command_line(pid)] == []
+    for unused in (port, engine_port):
+        with socket.socket() as client, socket.socket() as server:
+            assert client.connect_ex(("127.0.0.1", unused)) != 0  # nothing listens
+            server.bind(("127.0.0.1", unused))  # and nothing holds it
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read()
+    except OSError:  # ended meanwhile
+        return b""
 
 
 def test_serve_help_lists_every_environment_variable():
