@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+from connexion.json_schema import Draft4RequestValidator, format_error_with_path
 from requests.structures import CaseInsensitiveDict
 
 from tests.intake.support import IntakeContract
@@ -22,6 +23,9 @@ from tests.support.assertions import (
     report_unchanged,
 )
 from tests.support.client import JSON_PATCH, MERGE, report
+from tests.support.schemas import body_schema
+from tmf_server.api.validators import without_server_reported
+from tmf_server.validation import FORMAT_CHECKER
 
 MAX_BODY = 65536
 JSON = {"Content-Type": "application/json"}
@@ -543,6 +547,33 @@ def test_paired_surrogate_escape_is_a_character_and_accepted(api):
 def test_invalid_date_in_a_body_is_400_and_nothing_is_written(api, date, fragments):
     with nothing_written(api):
         assert_tmf_error(api.create(report(note=[{"text": "called", "date": date}])), 400, *fragments)
+
+
+def _jsonschema_refusal(body) -> str:
+    """What Connexion answered with jsonschema alone: the first error of the served create body schema."""
+    schema = without_server_reported(body_schema("tmf656", "/serviceProblem", "POST"))
+    error = next(Draft4RequestValidator(schema, format_checker=FORMAT_CHECKER).iter_errors(body))
+    return f"{error.message}{format_error_with_path(error)}"
+
+
+@pytest.mark.parametrize("overrides", [
+    pytest.param({"priority": 1.0}, id="integer-as-1.0"),
+    pytest.param({"priority": True}, id="integer-as-true"),
+    pytest.param({"priority": float("nan")}, id="integer-as-NaN"),
+    pytest.param({"description": float("inf")}, id="string-as-Infinity"),
+    pytest.param({"note": [{"text": "t", "date": "2024-02-30T00:00:00Z"}]}, id="february-30"),
+    pytest.param({"note": [{"text": "t", "date": "2024-01-01T00:00:00"}]}, id="date-without-offset"),
+    pytest.param({"@schemaLocation": "http://example.com/a b"}, id="uri-with-a-space"),
+    pytest.param({"relatedParty": [{"role": "customer", "@referredType": "Individual"}]}, id="entry-without-id"),
+    pytest.param({"originatorParty": {"id": 42, "@referredType": "Individual"}}, id="nested-wrong-type"),
+])
+def test_schema_refusals_are_jsonschemas_first_error_word_for_word(api, overrides):
+    """The compiled check answers "valid" only: a refused body gets jsonschema's first error, as before it."""
+    body = report(**overrides)
+    with nothing_written(api):
+        response = post_raw(api, json.dumps(body))
+        error = assert_tmf_error(response, 400)
+    assert (error["code"], error["message"]) == ("invalidRequest", _jsonschema_refusal(body))
 
 
 # ---------------------------------------------------------------------------------------------------------

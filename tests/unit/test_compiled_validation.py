@@ -17,48 +17,34 @@ import re
 
 import pytest
 import schemathesis
-from connexion.spec import OpenAPISpecification
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from tests.intake.support import alarm_event, degradation_event, sla_violation_event, ticket_event
 from tests.support.documents import paths
+from tests.support.schemas import DOCUMENTS, body_schema, resolved, served
 from tmf_server.api.validators import BODY_VALIDATORS, ServerReportingJSONBodyValidator, _parameter_validator, \
     _request_body_validator
-from tmf_server.app import ADMIN_SPEC_PATH, INTAKE_SPEC_PATH, SPEC_PATH, load_spec, state_limit
+from tmf_server.app import load_spec
 from tmf_server.bench.bodies import report
 from tmf_server.problems.repository import problem_catalog
 from tmf_server.problems.rules import ServiceProblemRules
-from tmf_server.security.contract import served_document
-from tmf_server.settings import Settings
 from tmf_server.validation import SchemaValidator, compiled_check, component_validator, schema_validator
-
-DOCUMENTS = {"tmf656": SPEC_PATH, "admin": ADMIN_SPEC_PATH, "intake": INTAKE_SPEC_PATH}
-
-
-def _served(name: str) -> dict:
-    settings = Settings()
-    return state_limit(served_document(load_spec(DOCUMENTS[name]), settings), settings.max_limit)
 
 
 @functools.cache
 def _body_validators(name: str) -> dict[tuple[str, str, str], SchemaValidator]:
-    """(path, method, media type) -> the validator the server builds for that request body: the document as
-    served, resolved by Connexion, with its components attached as Connexion attaches them."""
-    spec = OpenAPISpecification(_served(name))
-    found = {}
-    for template, item in spec["paths"].items():
-        for method, operation in item.items():
-            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
-                if BODY_VALIDATORS.get(media_type) is ServerReportingJSONBodyValidator and "schema" in content:
-                    schema = {**content["schema"], "components": spec["components"]}
-                    found[(template, method.upper(), media_type)] = _request_body_validator(schema)
-    return found
+    """(path, method, media type) -> the validator the server builds for that request body."""
+    return {(template, method.upper(), media_type): _request_body_validator(body_schema(name, template, method,
+                                                                                        media_type))
+            for template, item in resolved(name)["paths"].items() for method, operation in item.items()
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items()
+            if BODY_VALIDATORS.get(media_type) is ServerReportingJSONBodyValidator and "schema" in content}
 
 
 @functools.cache
 def _parameter_validators(name: str) -> dict[tuple[str, str, str], SchemaValidator]:
-    spec = OpenAPISpecification(_served(name))
+    spec = resolved(name)
     return {(template, method.upper(), parameter["name"]): _parameter_validator(parameter.get("schema", parameter))
             for template, item in spec["paths"].items() for method, operation in item.items()
             if isinstance(operation, dict) for parameter in (*item.get("parameters", ()),
@@ -254,7 +240,7 @@ def test_parameters_get_jsonschemas_verdict():
 
 
 def _generated_cases(name: str):
-    schema = schemathesis.openapi.from_dict(_served(name))
+    schema = schemathesis.openapi.from_dict(served(name))
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.body:
@@ -306,6 +292,12 @@ def test_generated_bodies_get_jsonschemas_verdict(name, operation, mode):
     ({"format": "uri"}, 5, True),
     ({"type": "string"}, "\ud800", True),  # the compiled check cannot read it: jsonschema decides
     ({"type": "array"}, [1, [2, {"a": float("inf")}]], True),
+    ({"maxLength": 1}, "\U0001d11e", True),  # one code point (two UTF-16 units)
+    ({"maxLength": 1}, "e\u0301", False),  # two code points
+    ({"enum": [1]}, True, False),
+    ({"enum": [1]}, 1.0, True),
+    ({"$ref": "#/definitions/any", "type": "string", "definitions": {"any": {}}}, 1, True),  # siblings ignored
+    ({"required": ["a"], "additionalProperties": False, "properties": {"a": {}}}, {"a": 1, "\ud800": 1}, False),
 ])
 def test_known_traps(schema, instance, valid):
     validator = schema_validator(schema)
