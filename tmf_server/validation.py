@@ -3,7 +3,7 @@
 jsonschema's draft 4 formats plus `uri`, on a checker of the server's own: nothing is registered on jsonschema's
 global checker, so no result depends on which module happened to be imported first.
 
-Whether a value is valid is first asked of a compiled check (jsonschema_rs, about fifty times faster), built from
+Whether a value is valid is first asked of a compiled check (jsonschema_rs: 20 to 50 times faster on the server's bodies), built from
 the same schema rewritten so that its verdict is jsonschema's (`_CompiledForm`); jsonschema itself decides, and
 explains, only what the compiled check refuses, so every error message and its order is jsonschema's. A schema
 using anything whose meaning was not shown to be the same in both is checked by jsonschema alone.
@@ -139,14 +139,12 @@ class _CompiledForm:
         self._names: dict[str, str] = {}
         self._pending: list[str] = []
         self.formats: set[str] = set()
+        root = self._reference("#")
         definitions = {"json": _FINITE_JSON}
-        self._pending.append("#")
-        self._names["#"] = "s0"
         while self._pending:
             pointer = self._pending.pop()
             definitions[self._names[pointer]] = self._schema(self._resolve(pointer), frozenset())
-        self.document = {"allOf": [{"$ref": "#/definitions/s0"}, {"$ref": "#/definitions/json"}],
-                         "definitions": definitions}
+        self.document = {"allOf": [root, {"$ref": "#/definitions/json"}], "definitions": definitions}
 
     def _resolve(self, pointer: str):
         node = self._root
