@@ -3,6 +3,10 @@ bodies, parameters, headers and media types, and stateful sequences, with every 
 included: a schema-valid request must be accepted. Any 5xx, undeclared status, body, header or content type fails
 the test, and so does a 400 to a schema-valid request, except the refusals listed in ACCEPTED_REFUSALS below.
 
+Every document is fuzzed twice: with authentication off, and with TMF_AUTH=jwt, a real identity provider on loopback
+and a token holding every declared scope (the security layer is then in the stack, and schemathesis's
+`ignored_auth` check sends requests without the token).
+
 Settings of the run live here, in one place (examples per operation, seed); generation is deterministic unless
 TMF_CONTRACT_SEED is set, so a failure reproduces. Rules the
 documents can state, they state (openapi/AMENDMENTS.md items 3, 6, 7, 10, 15, 17), so schemathesis generates no
@@ -23,7 +27,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests.security.idp import IdentityProvider
 from tests.support.server import ServerProcess
 
 EXAMPLES_PER_OPERATION = 25
@@ -56,11 +62,39 @@ DOCUMENTS = {
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 
 
-@pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory):
-    process = ServerProcess(tmp_path_factory.mktemp("schemathesis")).start()
-    yield process
-    process.stop()
+@pytest.fixture(scope="module", params=["auth-off", "auth-jwt"])
+def fuzzed_server(request, tmp_path_factory):
+    """(the server, the headers of every request): authentication off (the default), and TMF_AUTH=jwt with a real
+    identity provider on loopback and a token holding every scope the served documents declare, so that the
+    security layer is fuzzed too and schemathesis's `ignored_auth` check sends requests without the token."""
+    if request.param == "auth-off":
+        process = ServerProcess(tmp_path_factory.mktemp("schemathesis")).start()
+        yield process, []
+        process.stop()
+        return
+    idp = IdentityProvider().up()
+    process = ServerProcess(tmp_path_factory.mktemp("schemathesis-jwt"), env=idp.server_env()).start()
+    try:
+        token = idp.token(sorted(_declared_scopes(process)), lifetime=3600)
+        # Authentication is on and the token opens it: else every answer could be a 401, which the run accepts.
+        probe = process.base_url + "/serviceProblem?limit=1"
+        assert requests.get(probe, timeout=30).status_code == 401
+        assert requests.get(probe, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 200
+        yield process, ["--header", f"Authorization: Bearer {token}"]
+    finally:
+        process.stop()
+        idp.down()
+
+
+def _declared_scopes(process: ServerProcess) -> set[str]:
+    scopes = set()
+    for path in DOCUMENTS.values():
+        document = requests.get(f"{process.root_url}{path}/openapi.json", timeout=30).json()
+        for scheme in document.get("components", {}).get("securitySchemes", {}).values():
+            for flow in scheme.get("flows", {}).values():
+                scopes.update(flow.get("scopes", {}))
+    assert scopes, "the served documents declare no scope"
+    return scopes
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +107,10 @@ def config_file(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_the_server_keeps_its_contract_under_generated_requests(fuzzed_server, config_file, document):
+    fuzzed_server, headers = fuzzed_server
     base = fuzzed_server.root_url + DOCUMENTS[document]
     command = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config_file),
-               "run", f"{base}/openapi.json", "--url", base,
+               "run", f"{base}/openapi.json", "--url", base, *headers,
                "--checks", "all", "--max-examples", str(EXAMPLES_PER_OPERATION),
                *(["--seed", SEED] if SEED else ["--generation-deterministic"]), "--suppress-health-check", "all",
                "--request-timeout", "30"]
