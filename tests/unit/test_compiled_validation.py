@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from tests.intake.support import alarm_event, degradation_event, sla_violation_event, ticket_event
-from tests.support.documents import paths
+from tests.support.documents import STORED_REPORT, paths
 from tests.support.schemas import DOCUMENTS, body_schema, resolved, served
 from tmf_server.api.validators import BODY_VALIDATORS, ServerReportingJSONBodyValidator, _parameter_validator, \
     _request_body_validator
@@ -125,21 +125,8 @@ def _variants(instance):
             yield variant
 
 
-REPRESENTATION = {
-    "id": "x", "href": "http://h/x", "category": "customer.qosDegradation", "priority": 1, "description": "d",
-    "reason": "r", "originatorParty": {"id": "C1", "@referredType": "Individual"},
-    "relatedParty": [{"id": "C1", "role": "customer", "@referredType": "Individual"}],
-    "affectedService": [{"id": "svc", "name": "F"}],
-    "characteristic": [{"name": "metric", "value": "downlinkThroughput"},
-                       {"name": "degradationStart", "value": "2026-11-20T18:00:00Z"}],
-    "status": "acknowledged", "creationDate": "2026-11-30T08:04:22.181Z", "lastUpdate": "2026-11-30T08:04:22.181Z",
-    "statusChangeDate": "2026-11-30T08:04:22.181Z", "@type": "QosDegradationProblem", "affectedNumberOfServices": 1,
-    "@schemaLocation": "https://example.com/qos.json",
-    "responsibleParty": {"id": "q", "name": "n", "role": "responsible", "@referredType": "Organization"},
-    "trackingRecord": [{"id": "1", "description": "created", "systemId": "s", "time": "2026-11-30T08:04:22.181Z",
-                        "user": "b"}],
-    "parentProblem": [{"id": "p", "href": "http://x"}], "note": [{"text": "t", "date": "2026-11-30T08:04:22.181Z"}],
-}
+REPRESENTATION = {**STORED_REPORT, "@type": "QosDegradationProblem",
+                  "@schemaLocation": "https://example.com/qos.json"}
 CREATE = {key: value for key, value in REPRESENTATION.items()
           if key not in {"id", "href", "creationDate", "lastUpdate", "statusChangeDate", "trackingRecord"}}
 INTAKE_BODIES = {

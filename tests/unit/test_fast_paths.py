@@ -14,7 +14,7 @@ import random
 import pytest
 from marshmallow import ValidationError
 
-from tests.support.documents import paths
+from tests.support.documents import STORED_REPORT, paths
 from tmf_server.app import load_spec
 from tmf_server.errors import BadRequest
 from tmf_server.limits import _NestingDepth
@@ -61,20 +61,7 @@ def test_to_api_refuses_what_the_schema_refuses(document):
     assert refused.value.messages == expected.value.messages
 
 
-REPRESENTATION = {
-    "id": "x", "href": "http://h/x", "category": "customer.qosDegradation", "priority": 1, "description": "d",
-    "reason": "r", "originatorParty": {"id": "C1", "@referredType": "Individual"},
-    "relatedParty": [{"id": "C1", "role": "customer", "@referredType": "Individual"}],
-    "affectedService": [{"id": "svc", "name": "F"}],
-    "characteristic": [{"name": "metric", "value": "downlinkThroughput"},
-                       {"name": "degradationStart", "value": "2026-11-20T18:00:00Z"}],
-    "status": "acknowledged", "creationDate": "2026-11-30T08:04:22.181Z", "lastUpdate": "2026-11-30T08:04:22.181Z",
-    "statusChangeDate": "2026-11-30T08:04:22.181Z", "@type": "ServiceProblem", "affectedNumberOfServices": 1,
-    "responsibleParty": {"id": "q", "name": "n", "role": "responsible", "@referredType": "Organization"},
-    "trackingRecord": [{"id": "1", "description": "created", "systemId": "s", "time": "2026-11-30T08:04:22.181Z",
-                        "user": "b"}],
-    "parentProblem": [{"id": "p", "href": "http://x"}], "note": [{"text": "t", "date": "2026-11-30T08:04:22.181Z"}],
-}
+REPRESENTATION = STORED_REPORT
 REPLACEMENTS = [None, 1, -1, 1.5, "", "x", "not a date", "2026-13-01T00:00:00Z", "a b", [], {}, [1], [{}],
                 [{"id": 1}], {"id": 2}, True, 10 ** 30]
 
