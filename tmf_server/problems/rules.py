@@ -22,6 +22,7 @@ GROUP_LINKS = frozenset({"parentProblem", "underlyingProblem"})
 # Keywords that say nothing about validity: a schema made only of these, `type`, and `properties` (an object) or
 # `items` (an array) is valid for a value exactly when each property (item) is valid for its own schema.
 _ANNOTATIONS = frozenset({"description", "example", "title", "components"})
+_ABSENT = object()
 
 
 def _describe(names) -> str:
@@ -96,12 +97,8 @@ class ServiceProblemRules:
 
     def _changes_valid(self, representation: dict, stored: dict, named: frozenset[str] | set[str]) -> bool:
         """Whether `representation` passes every check of check_result, given that `stored` did."""
+        changed = _changed_parts(representation, stored, named)
         try:
-            changed = {name: None if name in named else
-                       _added(value, stored[name]) if isinstance(value, list) and isinstance(stored.get(name), list)
-                       else None for name, value in representation.items()
-                       if name in named or name not in stored or stored[name] != value
-                       or type(stored[name]) is not type(value)}  # == finds True and 1, 1.0 and 1 equal
             for name, added in changed.items():
                 check_keys(representation[name] if added is None else added, name)
             self.check_known(representation)
@@ -118,6 +115,19 @@ class ServiceProblemRules:
         for path in self._date_paths:
             if changed is None or path[0] in changed:
                 _rewrite(representation, path)
+
+
+def _changed_parts(representation: dict, stored: dict, named) -> dict[str, list | None]:
+    """The attributes of `representation` to check again, each with the list entries `stored` did not have, or
+    None when the whole value is to be checked: those `named`, and those whose value differs from the stored one."""
+    changed: dict[str, list | None] = {}
+    for name, value in representation.items():
+        before = stored.get(name, _ABSENT)
+        if name in named:
+            changed[name] = None
+        elif before is _ABSENT or before != value or type(before) is not type(value):  # == finds True and 1 equal
+            changed[name] = _added(value, before) if isinstance(value, list) and isinstance(before, list) else None
+    return changed
 
 
 def _added(value: list, before: list) -> list:
