@@ -202,3 +202,44 @@ def test_a_value_that_changes_only_in_type_is_checked_again(rules, name, value):
     assert outcome(rules.check_result, changed, stored) == whole
     if isinstance(value, bool):
         assert whole is not None and whole[0] == "invalidValue"  # a boolean is no integer
+
+
+# Date-times in other forms than the stored one (UTC, milliseconds, Z), and values that are no date at all.
+_RESTATED = ["2026-11-30T09:04:22.181+01:00", "2026-11-30T08:04:22Z", "2026-11-30t08:04:22.181z",
+             "2026-11-30T08:04:22.1812345Z", "yesterday", 7]
+
+
+def _restate_a_date(report: dict, rng: random.Random) -> None:
+    """An appended entry, or an attribute, with a date-time written in another form."""
+    events = report.setdefault("relatedEvent", [])
+    if rng.random() < 0.5 and isinstance(events, list):
+        events.append({**_event(rng.randint(50, 99)), "eventTime": rng.choice(_RESTATED)})
+    else:
+        report[rng.choice(["creationDate", "lastUpdate"])] = rng.choice(_RESTATED)
+
+
+def test_dates_normalised_where_the_report_differs_from_the_stored_one_as_everywhere(rules):
+    """normalise_dates with `stored` (what an update of a stored report uses) leaves the report as normalising
+    every date would, whatever changed: a stored report's dates are in the stored form already."""
+    rng = random.Random(4711)
+    restated = 0
+    for i in range(1500):
+        stored = stored_report()
+        changed = appended(stored, 10 + i) if rng.random() < 0.5 else copy.deepcopy(stored)
+        for _ in range(rng.randint(0, 2)):
+            _mutate(changed, rng)
+        if rng.random() < 0.6:
+            _restate_a_date(changed, rng)
+        before = copy.deepcopy(changed)
+        everywhere = copy.deepcopy(changed)
+        try:
+            rules.normalise_dates(everywhere)
+        except BadRequest as error:  # a date outside the years 1 to 9999 in UTC: refused either way, alike
+            with pytest.raises(BadRequest) as refused:
+                rules.normalise_dates(changed, stored=stored)
+            assert refused.value.message == error.message
+            continue
+        rules.normalise_dates(changed, stored=stored)
+        assert changed == everywhere
+        restated += changed != before  # some date was rewritten
+    assert restated > 300, restated

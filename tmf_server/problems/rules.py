@@ -109,12 +109,28 @@ class ServiceProblemRules:
             return False
         return all(self._parts.valid(name, representation[name], added) for name, added in changed.items())
 
-    def normalise_dates(self, representation: dict, changed: set[str] | None = None) -> None:
+    def normalise_dates(self, representation: dict, changed: set[str] | None = None,
+                        stored: dict | None = None) -> None:
         """Stores every date-time in one form (UTC, ms, Z) so that filters compare them correctly; `changed`: only
-        in these top-level attributes (the others are as stored, in that form already)."""
+        in these top-level attributes (the others are as stored, in that form already); else, with `stored` (the
+        representation it was changed from, as stored), only in what differs from it: the attributes whose value
+        differs, and in a list the entries it did not have (an append to a grown report rewrote a hundred dates
+        of its kept events and tracking records, 7 % of the server's CPU per correlated notification)."""
+        if changed is not None or stored is None:
+            for path in self._date_paths:
+                if changed is None or path[0] in changed:
+                    _rewrite(representation, path)
+            return
+        parts = _changed_parts(representation, stored, frozenset())
         for path in self._date_paths:
-            if changed is None or path[0] in changed:
+            if path[0] not in parts:
+                continue
+            added = parts[path[0]]
+            if added is None or len(path) == 1:
                 _rewrite(representation, path)
+            else:
+                for entry in added:
+                    _rewrite(entry, path[1:], ".".join(path))
 
 
 def _changed_parts(representation: dict, stored: dict, named) -> dict[str, list | None]:

@@ -1,7 +1,6 @@
 """ServiceProblem use cases: create, read, update (the one read-modify-write), patch, delete."""
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +16,7 @@ from tmf_server.problems.patching import JSON_PATCH, json_patch, merge_patch, to
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.rules import ServiceProblemRules, check_type
 from tmf_server.settings import Settings
-from tmf_server.store.documents import to_api
+from tmf_server.store.documents import deep_copy, to_api
 
 MAX_WRITE_ATTEMPTS = 50
 
@@ -85,7 +84,7 @@ class ServiceProblemService:
         change = self._change(correlation_id)
         now = change.time
         problem_id = problem_id or str(uuid.uuid4())
-        representation = copy.deepcopy(body)
+        representation = deep_copy(body)
         representation.update({
             "id": problem_id,
             "href": f"{href_base}/{problem_id}",
@@ -137,10 +136,11 @@ class ServiceProblemService:
                 raise PreconditionFailed(f"ServiceProblem '{problem_id}' is at ETag {current.etag}, "
                                          f"not {if_match}.")
             before = current.representation
-            after = copy.deepcopy(before)
+            after = deep_copy(before)
             change(after)
             self.rules.check_result(after, before if check_changes_only else None, changed or frozenset())
-            self.rules.normalise_dates(after, changed)  # before comparing: a date restated in another form is no change
+            # before comparing: a date restated in another form is no change
+            self.rules.normalise_dates(after, changed, before)
             if after == before:
                 return current
             now = self.clock()
