@@ -75,7 +75,7 @@ def build_services(settings: Settings, spec: dict, *, dispatcher: bool = False, 
         log.warning("indexes not ensured, database unreachable: %s", exc)
     running = Dispatcher(db, settings, name=dispatcher_name) if dispatcher else None
     catalog = problem_catalog(spec)
-    outbox = Outbox(db, publisher=running.wake if running else None)
+    outbox = Outbox(db, publisher=running.written if running else None)
     repository = ServiceProblemRepository(db, outbox)
     problems = ServiceProblemService(repository, ServiceProblemRules(spec, catalog), settings, actor=actor)
     # Hub queries address the notification clients receive, stored under `notification` in each event.

@@ -504,7 +504,7 @@ def test_events_published_while_nobody_subscribes_are_stored_done_in_one_write(d
     unleased, instead of stored, leased and marked done (two updates of every event)."""
     db[SERVICE_PROBLEMS].delete_many({})
     ensure_problem_indexes(db)
-    written = ServiceProblemRepository(db, Outbox(db, publisher=lambda: None))  # written, left for the dispatcher
+    written = ServiceProblemRepository(db, Outbox(db, publisher=lambda _document: None))  # written, left for the dispatcher
     for index in range(3):
         written.insert({"id": f"quiet-{index}", "href": f"{BASE}/serviceProblem/quiet-{index}", "status": "acknowledged",
                         "priority": 3, "category": "c", "description": "d", "reason": "r",
@@ -533,7 +533,7 @@ def test_subscriptions_are_read_after_the_changes_whose_events_they_get(db, engi
     ensure_problem_indexes(db)
     receiver = listener_factory()
     add_subscription(db, receiver.url)
-    ServiceProblemRepository(db, Outbox(db, publisher=lambda: None)).insert(
+    ServiceProblemRepository(db, Outbox(db, publisher=lambda _document: None)).insert(
         {"id": "ordered", "href": f"{BASE}/serviceProblem/ordered", "status": "acknowledged", "priority": 3,
          "category": "c", "description": "d", "reason": "r", "originatorParty": {"id": "C1"}}, Change(T))
     commands = Commands()

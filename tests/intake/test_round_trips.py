@@ -43,7 +43,7 @@ def counted(engine):
     ensure_intake_indexes(db)
     spec, settings = load_spec(), Settings(mongodb_uri=engine.uri)
     woken = []
-    repository = ServiceProblemRepository(db, Outbox(db, publisher=lambda: woken.append(1)))
+    repository = ServiceProblemRepository(db, Outbox(db, publisher=lambda _document: woken.append(1)))
     problems = ServiceProblemService(repository, ServiceProblemRules(spec, problem_catalog(spec)), settings)
     yield IntakeService(db, problems, settings, spec), commands, woken
     client.close()

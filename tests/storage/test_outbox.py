@@ -1,9 +1,10 @@
 """The outbox finishes whatever a crash interrupted: no event without its change, no change without its events."""
 import pymongo
 import pytest
+from pymongo import monitoring
 
 from tmf_server.events.builder import Change
-from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox
+from tmf_server.events.outbox import DELETING, OUTBOX, PENDING, Outbox, Written
 from tmf_server.events.sources import EventRecords
 from tmf_server.problems.repository import ServiceProblemRepository
 from tmf_server.problems.repository import ensure_indexes
@@ -148,3 +149,81 @@ def test_a_read_of_event_records_publishes_a_bounded_number_of_waiting_outboxes_
     assert records.get("no-such-event") is None  # a read by id publishes first too, within the same bound
     assert database[SERVICE_PROBLEMS].count_documents({PENDING: True}) == 0
     assert sorted(e["_problemId"] for e in records.find({}, [("_id", 1)], 0, 100)) == [f"b{i}" for i in range(7)]
+
+
+class Commands(monitoring.CommandListener):
+    """The commands a client sends: (name, collection, the command)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def started(self, event):
+        self.sent.append((event.command_name, event.command.get(event.command_name), event.command))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.fixture
+def watched(engine, db):
+    """The test database through a client whose commands are recorded."""
+    commands = Commands()
+    client = pymongo.MongoClient(engine.uri, event_listeners=[commands])
+    yield client[db.name], commands
+    client.close()
+
+
+def test_documents_handed_over_are_published_as_written_without_reading_them_back(watched):
+    db, commands = watched
+    written = Written()
+    outbox = Outbox(db)
+    outbox.publish(written.take(100, outbox))  # at start the store is read: what a crash left
+    repository = ServiceProblemRepository(db, Outbox(db, publisher=written.add))
+    repository.insert(problem("p7"), Change(T0))
+    assert repository.replace(db[SERVICE_PROBLEMS].find_one({"_id": "p7"}), problem("p7", priority=1), Change(T0)) == 2
+    commands.sent.clear()
+    documents = written.take(100, outbox)
+    assert [(d["_id"], d["_version"]) for d in documents] == [("p7", 2)]  # the latest version handed over
+    assert commands.sent == []  # nothing read back
+    outbox.publish(documents)
+    assert [(e["eventType"], e["_problemVersion"], e["notification"]["event"]["serviceProblem"]["priority"])
+            for e in events_of(db, "p7")] == [("ServiceProblemCreateEvent", 1, 3),
+                                              ("ServiceProblemAttributeValueChangeEvent", 2, 1)]
+    assert PENDING not in db[SERVICE_PROBLEMS].find_one({"_id": "p7"})
+
+
+def test_documents_beyond_those_kept_are_read_back_from_the_store(db):
+    written = Written(kept=2)
+    outbox = Outbox(db)
+    outbox.publish(written.take(100, outbox))
+    repository = ServiceProblemRepository(db, Outbox(db, publisher=written.add))
+    for index in range(5):
+        repository.insert(problem(f"k{index}"), Change(T0))
+    documents = written.take(100, outbox)
+    assert sorted(d["_id"] for d in documents) == [f"k{i}" for i in range(5)]
+    outbox.publish(documents)
+    assert db[SERVICE_PROBLEMS].count_documents({PENDING: True}) == 0
+    assert written.take(100, outbox) == []  # the store read back once: none left to read
+
+
+def test_an_event_carried_on_after_it_was_published_is_not_stored_again(watched):
+    """A change written over a document read before its events were published carries them on: publishing the
+    change stores only its own events (a repeat would be refused as a duplicate key, at a cost)."""
+    db, commands = watched
+    outbox = Outbox(db)
+    ServiceProblemRepository(db, NoFlush(db)).insert(problem("p8"), Change(T0))
+    read_before = db[SERVICE_PROBLEMS].find_one({"_id": "p8"})
+    outbox.publish([read_before])
+    repository = ServiceProblemRepository(db, NoFlush(db))
+    assert repository.replace(read_before, problem("p8", priority=1), Change(T0)) == 2
+    changed = db[SERVICE_PROBLEMS].find_one({"_id": "p8"})
+    create, change = [event["_id"] for event in changed[OUTBOX]]
+    commands.sent.clear()
+    outbox.publish([changed])
+    inserted = [command["documents"] for name, collection, command in commands.sent if name == "insert"]
+    assert [[event["_id"] for event in documents] for documents in inserted] == [[change]]
+    assert [e["_id"] for e in events_of(db, "p8")] == [create, change]
+    assert PENDING not in db[SERVICE_PROBLEMS].find_one({"_id": "p8"})

@@ -24,7 +24,7 @@ from tmf_server.events.deliveries import (
     DeliveryStore,
 )
 from tmf_server.events.fanout import FanOut, fan_out, fan_out_leased
-from tmf_server.events.outbox import Outbox
+from tmf_server.events.outbox import Outbox, Written
 from tmf_server.events.sender import AttemptResult, Sender
 from tmf_server.events.signing import sign
 from tmf_server.events.sources import FANOUT_STORED_DONE, EventSource, new_lease
@@ -115,6 +115,7 @@ class Dispatcher:
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{name or uuid.uuid4().hex[:8]}"
         self.events = EventSource(db)
         self.outbox = Outbox(db)
+        self.written_documents = Written()  # handed over by this process's writers (written())
         self.subscriptions = SubscriptionRepository(db)
         self.deliveries = DeliveryStore(db)
         self.sender = Sender(settings.delivery_timeout, settings.callback_allow)
@@ -181,8 +182,18 @@ class Dispatcher:
                     log.exception("dispatcher %s: background chore %s failed", self.owner, chore)
 
     def wake(self) -> None:
-        """Look for work now (call after writing events or deliveries); otherwise the loop polls every
-        dispatch_poll_seconds."""
+        """Look for work now, in the store too (call after writing events or deliveries elsewhere); otherwise the
+        loop polls every dispatch_poll_seconds."""
+        self.written_documents.read_back()
+        self._signal()
+
+    def written(self, document: dict) -> None:
+        """A writer of this process stored a change carrying events (`document`, as written): publish it from
+        here, without reading it back."""
+        self.written_documents.add(document)
+        self._signal()
+
+    def _signal(self) -> None:
         self._events_written.set()
         self._maybe_due.set()
         self._wake.set()
@@ -244,7 +255,10 @@ class Dispatcher:
     def publish(self) -> int:
         """Publishes one batch of written outboxes (the API's writes, and what interrupted writers left);
         returns how many documents it emptied."""
-        return self.outbox.flush_pending(FANOUT_BATCH)
+        documents = self.written_documents.take(FANOUT_BATCH, self.outbox, read_back=True)
+        if documents:
+            self.outbox.publish(documents)
+        return len(documents)
 
     def fan_out(self) -> int:
         """Publishes one batch of outboxes, then fans out one batch of events, storing every delivery; returns how
@@ -295,11 +309,12 @@ class Dispatcher:
                 self._enqueue(item)
         return batch.events
 
-    def _publish_into_hands(self, free: int, limit: int) -> int:
+    def _publish_into_hands(self, free: int, limit: int, polled: bool) -> int:
         """Publishes up to `limit` written outboxes with their events leased to this dispatcher, and fans those
         out at once, into its hands where it can (no claim of the events); stores them done when no
-        subscription is active. Returns how many outboxes it emptied."""
-        documents = self.outbox.pending(limit)
+        subscription is active. Returns how many outboxes it emptied. `polled`: those pending in the store are
+        looked for too (other processes' writes, what a crash left)."""
+        documents = self.written_documents.take(limit, self.outbox, read_back=polled)
         if not documents:
             return 0
         # Read after the changes: every subscription acknowledged before one of them was written is in it.
@@ -731,7 +746,7 @@ class Dispatcher:
         if free >= max(subscribers, 1):
             self._slots_short_since = None
             limit = min(FANOUT_BATCH, free // max(subscribers, 1))
-            emptied = self._publish_into_hands(free, limit)
+            emptied = self._publish_into_hands(free, limit, polled)
             free = self._free_slots()
             # Events stored by others (other processes, readers of event records) and ended leases: looked for
             # at each poll, and then round after round while batches come back full (a backlog).

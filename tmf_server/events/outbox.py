@@ -5,15 +5,19 @@ whose transactions do not roll back when a client dies). Publishing copies the e
 (insert by eventId: a repeat is harmless) and empties the outbox; a deletion is written first as a `_deleting`
 document carrying its event and is removed once the event is out.
 
-Where a dispatcher runs in the process, a write does not wait for its events to be published: it wakes the
-dispatcher, whose rounds publish every pending outbox in batches (`flush_pending`), and a request answers after
-one database write. Without one, the writer publishes its own events before answering (`flush`). Either way, what
-a crash leaves half done is finished by the next `flush_pending`: nothing is published for a change that was not
-written, and nothing written loses its events.
+Where a dispatcher runs in the process, a write does not wait for its events to be published: it hands the
+document as written to the dispatcher (`Written`), whose rounds publish the outboxes in batches without reading
+them back, and a request answers after one database write. The documents of other processes' writes, and what
+a crash left, are read from the store (`pending`) at each poll. Without a dispatcher, the writer publishes its own
+events before answering (`flush`). Either way, nothing is published for a change that was not written, and
+nothing written loses its events: the store, not the memory, says what is pending.
 """
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from itertools import islice
 from typing import Callable
 
 from pymongo import DeleteOne, UpdateOne
@@ -31,6 +35,11 @@ OUTBOX = "_outbox"
 PENDING = "_outboxPending"
 DELETING = "_deleting"
 _REPORT = "serviceProblem"  # the notification's resource (`event.serviceProblem`)
+WRITTEN_KEPT = 1000  # documents written in this process kept for publishing; beyond, they are read back
+# Ids of the events an outbox stored lately. A change written over a document whose events were being published
+# carries them on (with_outbox), and publishing it stored them again: a duplicate key error, which pymongo words by
+# printing every refused document whole (2.6 % of the server's CPU per correlated notification).
+RECENT_EVENTS = 20000
 
 
 def with_outbox(document: dict, events: list[dict], previous: dict | None = None) -> dict:
@@ -64,18 +73,22 @@ def _with_report(event: dict, representation: dict) -> dict:
 
 
 class Outbox:
-    def __init__(self, db, publisher: Callable[[], None] | None = None):
-        """`publisher` wakes the dispatcher that publishes written events; without one, writers publish them."""
+    def __init__(self, db, publisher: Callable[[dict], None] | None = None):
+        """`publisher` is handed each written document (the dispatcher, which publishes it); without one, writers
+        publish their events themselves."""
         self.problems = db[SERVICE_PROBLEMS]
         self.events = EventSource(db)  # the owner of the event collection stores what is published
         self.publisher = publisher
+        self._recent: OrderedDict[str, None] = OrderedDict()  # RECENT_EVENTS ids stored by this outbox
+        self._recent_lock = threading.Lock()
 
-    def written(self, problem_id: str) -> None:
-        """A change carrying events was stored: hand them to the publisher, or publish them now."""
+    def written(self, document: dict) -> None:
+        """A change carrying events was stored (`document`, as written; nobody changes it afterwards): hand it to
+        the publisher, or publish its events now."""
         if self.publisher is not None:
-            self.publisher()
+            self.publisher(document)
         else:
-            self.flush(problem_id)
+            self.flush(document["_id"])
 
     def flush(self, problem_id: str) -> int:
         """Publishes the events waiting in one document; returns how many it published."""
@@ -113,9 +126,17 @@ class Outbox:
         stored now (not by an earlier, interrupted publishing). The stored events carry the fields `carrying`
         when given: the fan-out lease of a dispatcher that fans them out next (sources.new_lease), so nobody
         else takes them, or sources.FANOUT_STORED_DONE when nobody subscribes."""
-        events = [{**_with_report(event, representation), **(carrying or {})} for document in documents
-                  for representation in (to_api(document),) for event in document.get(OUTBOX, [])]
+        if not documents:
+            return []
+        with self._recent_lock:
+            events = [{**_with_report(event, representation), **(carrying or {})} for document in documents
+                      for representation in (to_api(document),) for event in document.get(OUTBOX, [])
+                      if event["_id"] not in self._recent]
         published = self.events.insert_published(events) if events else events
+        with self._recent_lock:  # stored now or before: either way in the event collection
+            self._recent.update((event["_id"], None) for event in events)
+            while len(self._recent) > RECENT_EVENTS:
+                self._recent.popitem(last=False)
         # Conditional on the version: a newer change carries these events on in its own outbox. One bulk write
         # (a single round trip) for the whole batch.
         self.problems.bulk_write([
@@ -124,3 +145,47 @@ class Outbox:
             for d in documents], ordered=False)
         metrics.events_published(published)
         return published
+
+
+class Written:
+    """The documents with events that this process wrote, as written, for its dispatcher to publish without
+    reading them back (the latest version of each, up to WRITTEN_KEPT), and whether the store is to be read too:
+    at start (what a crash left), when more were written than kept, and whenever asked (writers elsewhere)."""
+
+    def __init__(self, kept: int = WRITTEN_KEPT):
+        self._lock = threading.Lock()
+        self._documents: dict[str, dict] = {}
+        self._kept = kept
+        self._read_back = True
+
+    def add(self, document: dict) -> None:
+        with self._lock:
+            known = self._documents.get(document["_id"])
+            if known is not None:
+                if known["_version"] < document["_version"]:
+                    self._documents[document["_id"]] = document
+            elif len(self._documents) < self._kept:
+                self._documents[document["_id"]] = document
+            else:
+                self._read_back = True
+
+    def read_back(self) -> None:
+        """The store may hold pending documents that were not handed over."""
+        self._read_back = True
+
+    def take(self, limit: int, outbox: Outbox, read_back: bool = False) -> list[dict]:
+        """Up to `limit` documents to publish: those handed over, oldest first, and, when the store is to be read
+        (`read_back`, or as noted), those pending there (a newer version than the one handed over wins)."""
+        with self._lock:
+            documents = {key: self._documents.pop(key) for key in list(islice(self._documents, limit))}
+            read_back, self._read_back = read_back or self._read_back, False
+        if not read_back:
+            return list(documents.values())
+        stored = outbox.pending(limit)
+        for document in stored:
+            known = documents.get(document["_id"])
+            if known is None or known["_version"] < document["_version"]:
+                documents[document["_id"]] = document
+        if len(stored) >= limit or len(documents) > limit:  # more may wait there: read again next time
+            self._read_back = True
+        return list(documents.values())[:limit]

@@ -185,7 +185,7 @@ class ServiceProblemRepository(CollectionReader):
     def insert(self, representation: dict, change: Change) -> None:
         document = with_outbox(stored_form(representation, 1), self._events(None, representation, 1, change))
         self.collection.insert_one(document)
-        self.outbox.written(representation["id"])
+        self.outbox.written(document)
 
     def replace(self, current: dict, representation: dict, change: Change) -> int | None:
         """Writes `representation` over the stored `current` document unless another write came first.
@@ -197,7 +197,7 @@ class ServiceProblemRepository(CollectionReader):
         result = self.collection.replace_one({"_id": current["_id"], "_version": current["_version"]}, document)
         if result.matched_count != 1:
             return None
-        self.outbox.written(current["_id"])
+        self.outbox.written(document)
         return version
 
     def delete(self, current: dict, change: Change) -> bool:
