@@ -35,11 +35,11 @@ OUTBOX = "_outbox"
 PENDING = "_outboxPending"
 DELETING = "_deleting"
 _REPORT = "serviceProblem"  # the notification's resource (`event.serviceProblem`)
-WRITTEN_KEPT = 1000  # documents written in this process kept for publishing; beyond, they are read back
+WRITTEN_KEPT = 256  # documents written in this process kept for publishing; beyond, they are read back
 # Ids of the events an outbox stored lately. A change written over a document whose events were being published
 # carries them on (with_outbox), and publishing it stored them again: a duplicate key error, which pymongo words by
 # printing every refused document whole (2.6 % of the server's CPU per correlated notification).
-RECENT_EVENTS = 20000
+RECENT_EVENTS = 4096
 
 
 def with_outbox(document: dict, events: list[dict], previous: dict | None = None) -> dict:
