@@ -504,7 +504,8 @@ def test_events_published_while_nobody_subscribes_are_stored_done_in_one_write(d
     unleased, instead of stored, leased and marked done (two updates of every event)."""
     db[SERVICE_PROBLEMS].delete_many({})
     ensure_problem_indexes(db)
-    written = ServiceProblemRepository(db, Outbox(db, publisher=lambda _document: None))  # written, left for the dispatcher
+    # written, left for the dispatcher
+    written = ServiceProblemRepository(db, Outbox(db, publisher=lambda _document: None))
     for index in range(3):
         written.insert({"id": f"quiet-{index}", "href": f"{BASE}/serviceProblem/quiet-{index}", "status": "acknowledged",
                         "priority": 3, "category": "c", "description": "d", "reason": "r",

@@ -131,10 +131,11 @@ class Outbox:
         else takes them, or sources.FANOUT_STORED_DONE when nobody subscribes."""
         if not documents:
             return []
-        with self._recent_lock:
-            events = [{**_with_report(event, representation), **(carrying or {})} for document in documents
-                      for representation in (to_api(document),) for event in document.get(OUTBOX, [])
-                      if event["_id"] not in self._recent]
+        with self._recent_lock:  # only the ids under the lock; a document whose events are all stored is not presented
+            waiting = [(document, [e for e in document.get(OUTBOX, []) if e["_id"] not in self._recent])
+                       for document in documents]
+        events = [{**_with_report(event, representation), **(carrying or {})} for document, own in waiting if own
+                  for representation in (to_api(document),) for event in own]
         published = self.events.insert_published(events) if events else events
         with self._recent_lock:  # stored now or before: either way in the event collection
             self._recent.update((event["_id"], None) for event in events)
